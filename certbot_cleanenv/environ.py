@@ -1,0 +1,246 @@
+"""Build the environment of an nginx child process from Certbot's.
+
+A pure function over a mapping: it never reads or changes ``os.environ`` and never
+mutates its input, so every rule can be tested exhaustively with plain dicts. The only
+outside fact it uses is where symlinks point, through an injectable ``resolve``.
+
+What goes, and why: Certbot's snap exports variables meant for its *own* bundled
+libraries (``OPENSSL_MODULES`` made a host nginx load OpenSSL's FIPS provider from
+inside the snap in Certbot 3.2.0). Rather than chase the next such variable by name,
+anything whose value points inside *any* snap is removed too.
+"""
+from __future__ import annotations
+
+import os.path
+import re
+from dataclasses import dataclass
+from typing import Callable, Mapping, NamedTuple
+
+from certbot_cleanenv.policy import EnvPolicy
+
+#: systemd's PATH for services (plus /sbin:/bin for unmerged /usr), used when PATH
+#: would otherwise be missing or empty: Python would then search ``/bin:/usr/bin``
+#: (no ``/usr/sbin``, where nginx lives) or the current directory.
+SYSTEM_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+#: Where snapd mounts snaps: ``/snap`` on Debian/Ubuntu, ``/var/lib/snapd/snap`` on
+#: the Fedora/RHEL family. Compared by path component, never by substring.
+SNAP_MOUNT_DIRS: tuple[tuple[str, ...], ...] = (("snap",), ("var", "lib", "snapd", "snap"))
+
+_OPENSSL = "OpenSSL setting for the snap's bundled libraries"
+_SYSTEMD = "describes Certbot's own systemd service, not nginx"
+
+#: Removed by exact name (issue #2; certbot's snapcraft.yaml; nginx.c; systemd.exec(5)).
+DENY_EXACT: Mapping[str, str] = {
+    "OPENSSL_MODULES": _OPENSSL,
+    "OPENSSL_FORCE_FIPS_MODE": _OPENSSL,
+    "OPENSSL_ENGINES": _OPENSSL,
+    "CRYPTOGRAPHY_OPENSSL_NO_LEGACY": "setting for Certbot's Python cryptography",
+    "AUGEAS_LENS_LIB": "setting for the snap's bundled Augeas",
+    "SNAP": "snap runtime variable",
+    "NGINX": "nginx would adopt the listening sockets it names",
+    "NGINX_BPF_MAPS": "nginx would adopt the QUIC BPF maps it names",
+    "NOTIFY_SOCKET": _SYSTEMD,
+    "LISTEN_FDS": _SYSTEMD,
+    "LISTEN_PID": _SYSTEMD,
+    "LISTEN_FDNAMES": _SYSTEMD,
+    "WATCHDOG_PID": _SYSTEMD,
+    "WATCHDOG_USEC": _SYSTEMD,
+    "INVOCATION_ID": _SYSTEMD,
+    "SYSTEMD_EXEC_PID": _SYSTEMD,
+    "MAINPID": _SYSTEMD,
+    "MANAGERPID": _SYSTEMD,
+}
+
+#: Removed by name prefix (snapd's snapenv.go incl. SNAP_SAVED_*; Certbot's own and hook
+#: variables; interpreter settings; bash's exported functions).
+DENY_PREFIXES: tuple[tuple[str, str], ...] = (
+    ("SNAP_", "snap runtime variable"),
+    ("CERTBOT_", "Certbot's own or hook variable"),
+    ("RENEWED_", "Certbot's hook variable"),
+    ("PYTHON", "setting for Certbot's Python"),
+    ("BASH_FUNC_", "exported shell function"),
+)
+
+#: Colon-separated path lists filtered entry by entry even when they hold relative
+#: entries. Any other value made of two or more absolute paths joined by ':' is a list too.
+KNOWN_PATH_LISTS = frozenset({
+    "PATH", "LD_LIBRARY_PATH", "LD_PRELOAD", "LD_AUDIT", "GCONV_PATH", "MANPATH",
+    "INFOPATH", "XDG_DATA_DIRS", "XDG_CONFIG_DIRS", "PKG_CONFIG_PATH", "PERL5LIB",
+    "PERLLIB", "RUBYLIB", "NODE_PATH", "CLASSPATH", "SSL_CERT_DIR", "TERMINFO_DIRS",
+})
+
+#: The dynamic loader also splits LD_PRELOAD on white space (ld.so(8)).
+_SEPARATORS: Mapping[str, str] = {"LD_PRELOAD": r"[:\s]+"}
+
+#: sudo's env_check: locale values must not name files or hold format directives.
+_LOCALE_NAMES = frozenset({"LANG", "LANGUAGE"})
+_ZONEINFO = "/usr/share/zoneinfo/"
+_PATH_MAX = 4096
+
+Resolver = Callable[[str], str]
+
+
+class Change(NamedTuple):
+    """A variable removed or rewritten, and why. Holds the *name* only, never a value."""
+
+    name: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class ChildEnv:
+    """The computed child environment and an account of what changed.
+
+    :ivar env: the environment to pass as ``env=``.
+    :ivar changes: every variable removed or rewritten, with its reason.
+    :ivar kept_in_snap: names the keep list saved although their value points into a snap.
+    """
+
+    env: dict[str, str]
+    changes: tuple[Change, ...]
+    kept_in_snap: tuple[str, ...] = ()
+
+    @property
+    def removed(self) -> tuple[str, ...]:
+        """Names of variables the child does not get at all."""
+        return tuple(c.name for c in self.changes if c.name not in self.env)
+
+    def summary(self) -> str:
+        """One line naming each change and its reason, safe to log."""
+        if not self.changes:
+            return "nothing removed"
+        return "; ".join(f"{c.name} ({c.reason})" for c in self.changes)
+
+
+def is_inside_snap(path: str, resolve: Resolver = os.path.realpath) -> bool:
+    """Whether absolute ``path`` lies in a snap's mount, as written or after symlinks.
+
+    ``/snap/certbot/current/x`` and ``/var/lib/snapd/snap/core24/1/x`` are inside;
+    ``/opt/snap/certbot/x`` is not. ``..`` is collapsed before comparing.
+    """
+    if not path.startswith("/"):
+        return False
+    return _under_mount_dir(path) or _under_mount_dir(resolve(path))
+
+
+def _under_mount_dir(path: str) -> bool:
+    parts = os.path.normpath("/" + path.lstrip("/")).split("/")[1:]
+    return any(tuple(parts[: len(root)]) == root for root in SNAP_MOUNT_DIRS)
+
+
+def names_snap_path(value: str, resolve: Resolver = os.path.realpath) -> bool:
+    """Whether any ':'- or blank-separated piece of ``value`` is a path inside a snap."""
+    return any(is_inside_snap(piece, resolve) for piece in re.split(r"[:\s]+", value))
+
+
+def _is_path_list(name: str, value: str) -> bool:
+    if name in KNOWN_PATH_LISTS:
+        return True
+    entries = [e for e in value.split(":") if e]
+    return len(entries) > 1 and all(e.startswith("/") for e in entries)
+
+
+def filter_path_list(value: str, resolve: Resolver = os.path.realpath,
+                     separator: str = ":") -> tuple[str, str]:
+    """Drop snap, empty, relative and repeated entries; keep the rest in order.
+
+    :returns: the filtered list joined by ':', and a reason ('' when nothing changed).
+    """
+    kept: list[str] = []
+    counts = {"inside a snap": 0, "empty or relative": 0, "repeated": 0}
+    for entry in re.split(separator, value):
+        if not entry.startswith("/"):
+            counts["empty or relative"] += 1
+        elif is_inside_snap(entry, resolve):
+            counts["inside a snap"] += 1
+        elif entry in kept:
+            counts["repeated"] += 1
+        else:
+            kept.append(entry)
+    dropped = [f"{n} {what}" for what, n in counts.items() if n]
+    reason = f"dropped entries: {', '.join(dropped)}" if dropped else ""
+    return ":".join(kept), reason
+
+
+def is_safe_locale_value(value: str) -> bool:
+    """sudo's env_check for LANG/LANGUAGE/LC_*: no '/' and no '%'."""
+    return "/" not in value and "%" not in value
+
+
+def is_safe_tz(value: str) -> bool:
+    """sudo's tz_is_safe: a zone name or a file under the zoneinfo tree, nothing else."""
+    zone = value[1:] if value.startswith(":") else value
+    if zone.startswith("/") and not zone.startswith(_ZONEINFO):
+        return False
+    if ".." in zone.split("/") or len(value) >= _PATH_MAX:
+        return False
+    return all(ch.isprintable() and not ch.isspace() for ch in value)
+
+
+def _deny_reason(name: str, value: str, policy: EnvPolicy) -> str:
+    """Why scrub removes ``name`` regardless of its value ('' if it does not)."""
+    if policy.drops(name):
+        return "listed in --cleanenv-nginx-drop-env"
+    if name in DENY_EXACT:
+        return DENY_EXACT[name]
+    for prefix, reason in DENY_PREFIXES:
+        if name.startswith(prefix):
+            return reason
+    if value.startswith("() {"):
+        return "exported shell function"
+    return ""
+
+
+def _minimal_allows(name: str, value: str) -> bool:
+    if name in _LOCALE_NAMES or name.startswith("LC_"):
+        return is_safe_locale_value(value)
+    return name == "TZ" and is_safe_tz(value)
+
+
+def build_child_env(parent: Mapping[str, str], policy: EnvPolicy,
+                    resolve: Resolver = os.path.realpath) -> ChildEnv:
+    """Compute the environment for an nginx child from ``parent`` under ``policy``.
+
+    Merge order, after systemd and sshd: the inherited variables the mode lets through,
+    then the keep list (verbatim; an absent name is ignored), and PATH is never left
+    missing or empty. ``off`` returns an unchanged copy.
+    """
+    if policy.mode == "off":
+        return ChildEnv(dict(parent), ())
+    env: dict[str, str] = {}
+    changes: list[Change] = []
+    kept_in_snap: list[str] = []
+    for name, value in parent.items():
+        if name in policy.keep:
+            env[name] = value
+            if names_snap_path(value, resolve):
+                kept_in_snap.append(name)
+            continue
+        reason = _deny_reason(name, value, policy)
+        if not reason and policy.mode == "minimal" and name != "PATH" \
+                and not _minimal_allows(name, value):
+            reason = "not on the minimal allow-list"
+        if not reason and (name == "PATH" or _is_path_list(name, value)):
+            value, reason = filter_path_list(value, resolve, _SEPARATORS.get(name, ":"))
+            if value:
+                env[name] = value
+                if reason:
+                    changes.append(Change(name, reason))
+                continue
+            reason = f"path list left empty ({reason})"
+            if name == "PATH":
+                reason += f"; set to {SYSTEM_PATH}"
+                env[name] = SYSTEM_PATH
+                changes.append(Change(name, reason))
+                continue
+        if not reason and names_snap_path(value, resolve):
+            reason = "value points inside a snap"
+        if reason:
+            changes.append(Change(name, reason))
+        else:
+            env[name] = value
+    if not env.get("PATH"):  # absent, or kept verbatim while empty
+        env["PATH"] = SYSTEM_PATH
+        changes.append(Change("PATH", f"missing or empty: set to {SYSTEM_PATH}"))
+    return ChildEnv(env, tuple(changes), tuple(kept_in_snap))

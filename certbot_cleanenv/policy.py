@@ -1,0 +1,113 @@
+"""The environment policy the user chose, and the parsing of its options.
+
+The parse functions double as argparse ``type=`` callables, so they also run when
+``certbot renew`` restores the options from a renewal configuration file: there
+configobj hands a comma-separated value over as a *list*, so list options accept a
+string or a list. Errors subclass both :class:`argparse.ArgumentTypeError` (argparse
+prints the message as is) and :class:`ValueError` (Certbot's renewal skips the
+lineage with the message instead of crashing).
+"""
+from __future__ import annotations
+
+import argparse
+import math
+import re
+from dataclasses import dataclass
+from typing import Any, Callable, Literal, Union, cast
+
+Mode = Literal["scrub", "minimal", "off"]
+MODES: tuple[Mode, ...] = ("scrub", "minimal", "off")
+
+DEFAULT_TIMEOUT = 60.0
+
+# POSIX portable names, as systemd's env_name_is_valid() and sudo's env_check accept.
+_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
+
+
+class OptionValueError(argparse.ArgumentTypeError, ValueError):
+    """A bad value for one of our options: a usage error on the command line,
+    a skipped lineage (with this message) in a renewal configuration."""
+
+
+@dataclass(frozen=True)
+class EnvPolicy:
+    """How to build an nginx child's environment from Certbot's.
+
+    :ivar mode: ``scrub`` (copy, then remove), ``minimal`` (allow-list) or ``off``.
+    :ivar keep: names never removed, overriding every rule.
+    :ivar drop: names always removed; an entry ending in ``*`` is a prefix.
+    """
+
+    mode: Mode = "scrub"
+    keep: tuple[str, ...] = ()
+    drop: tuple[str, ...] = ()
+
+    def drops(self, name: str) -> bool:
+        """Whether ``name`` matches an entry of the drop list."""
+        return any(
+            name.startswith(pattern[:-1]) if pattern.endswith("*") else name == pattern
+            for pattern in self.drop
+        )
+
+
+def parse_mode(value: str) -> Mode:
+    """Parse ``--cleanenv-nginx-env-policy``."""
+    if value not in MODES:
+        raise OptionValueError(
+            f"unknown environment policy {value!r} (choose from {', '.join(MODES)})")
+    return cast(Mode, value)
+
+
+def _split_names(value: Union[str, list[str], tuple[str, ...]]) -> list[str]:
+    items = value.split(",") if isinstance(value, str) else list(value)
+    return [item.strip() for item in items if item.strip()]
+
+
+def _parse_names(value: Union[str, list[str], tuple[str, ...]], *, allow_prefix: bool,
+                 option: str) -> tuple[str, ...]:
+    names: list[str] = []
+    for name in _split_names(value):
+        bare = name[:-1] if allow_prefix and name.endswith("*") else name
+        if not _NAME.match(bare):
+            hint = " (or a prefix ending in '*')" if allow_prefix else ""
+            raise OptionValueError(
+                f"invalid variable name {name!r} in {option}: use letters, digits and "
+                f"'_', not starting with a digit{hint}")
+        if name not in names:
+            names.append(name)
+    return tuple(names)
+
+
+def parse_keep_env(value: Union[str, list[str], tuple[str, ...]]) -> tuple[str, ...]:
+    """Parse ``--cleanenv-nginx-keep-env NAME[,NAME...]`` (a string, or a list from configobj)."""
+    return _parse_names(value, allow_prefix=False, option="--cleanenv-nginx-keep-env")
+
+
+def parse_drop_env(value: Union[str, list[str], tuple[str, ...]]) -> tuple[str, ...]:
+    """Parse ``--cleanenv-nginx-drop-env NAME[,PREFIX*...]`` (a string, or a list from configobj)."""
+    return _parse_names(value, allow_prefix=True, option="--cleanenv-nginx-drop-env")
+
+
+def parse_timeout(value: Union[str, float]) -> float:
+    """Parse ``--cleanenv-nginx-timeout``: a finite number of seconds above zero."""
+    try:
+        seconds = float(value)
+    except (TypeError, ValueError):
+        raise OptionValueError(
+            f"invalid timeout {value!r}: give a number of seconds above zero") from None
+    if not math.isfinite(seconds) or seconds <= 0:
+        raise OptionValueError(f"invalid timeout {value!r}: give a number of seconds above zero")
+    return seconds
+
+
+def policy_from_config(conf: Callable[[str], Any]) -> EnvPolicy:
+    """Build the policy from a plugin's ``conf()``: the one place that reads our env options.
+
+    Values are parsed again, so a value that bypassed argparse (set in code, or restored
+    from an old renewal file) fails here with the same message instead of later.
+    """
+    return EnvPolicy(
+        mode=parse_mode(conf("env-policy")),
+        keep=parse_keep_env(conf("keep-env")),
+        drop=parse_drop_env(conf("drop-env")),
+    )

@@ -1,0 +1,115 @@
+"""Run one nginx child process: explicit environment, no stdin, output captured, bounded.
+
+The one place where our plugin starts a process, so the rules hold for every call:
+``-t``, ``-V``, ``-s reload`` and the fallback start.
+
+Output goes to a temporary file rather than a pipe: ``nginx`` (start) daemonizes,
+and the daemon would hold a pipe's write end open, so reading to end-of-file would
+block for as long as nginx runs (Certbot's stock plugin learned this in certbot#4324).
+We therefore wait for the *direct* child only. It runs in a new session, so on timeout
+its whole process group can be killed without touching Certbot; a daemonized nginx
+master has already left that group with its own ``setsid()`` and is not affected.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import shlex
+import signal
+import subprocess
+import tempfile
+from dataclasses import dataclass
+from typing import Mapping, Sequence
+
+from certbot import errors
+
+logger = logging.getLogger(__name__)
+
+
+class ChildTimeoutError(errors.MisconfigurationError):
+    """The child did not finish in time; it and its process group were killed."""
+
+
+class ChildStartError(errors.MisconfigurationError):
+    """The child could not be started at all (missing binary, permissions, ...)."""
+
+
+@dataclass(frozen=True)
+class ChildResult:
+    """What a finished child left: exit status and its stdout+stderr, interleaved."""
+
+    argv: tuple[str, ...]
+    returncode: int
+    output: str
+
+    @property
+    def command(self) -> str:
+        """The command as a shell would show it."""
+        return shlex.join(self.argv)
+
+
+def run_nginx(argv: Sequence[str], env: Mapping[str, str], timeout: float) -> ChildResult:
+    """Run ``argv`` with exactly ``env``, stdin closed, and kill its group after ``timeout`` s.
+
+    :raises ChildStartError: if the program cannot be started.
+    :raises ChildTimeoutError: if it does not exit within ``timeout`` seconds.
+    """
+    command = shlex.join(argv)
+    with tempfile.TemporaryFile() as out:
+        try:
+            proc = subprocess.Popen(  # noqa: S603 - argv comes from our own code, no shell
+                list(argv), stdin=subprocess.DEVNULL, stdout=out, stderr=out,
+                env=dict(env), start_new_session=True, close_fds=True)
+        except (OSError, ValueError) as error:
+            raise ChildStartError(f"Could not run {command}: {error}") from error
+        try:
+            returncode = proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            _kill_group(proc)
+            raise ChildTimeoutError(
+                f"{command} did not finish within {timeout:g} s "
+                "(--cleanenv-nginx-timeout); it was killed with its process group"
+            ) from None
+        out.seek(0)
+        output = out.read().decode("utf-8", errors="replace")
+    return ChildResult(tuple(argv), returncode, output)
+
+
+def _kill_group(proc: subprocess.Popen[bytes]) -> None:
+    """SIGKILL the child's process group (it leads it: ``start_new_session``) and reap it."""
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except ProcessLookupError:  # pragma: no cover - it exited between wait() and here
+        pass
+    proc.wait()
+
+
+def resolve_executable(name: str, env: Mapping[str, str]) -> str:
+    """Find ``name`` the way the child's ``execvpe`` will: in the *child's* PATH.
+
+    Certbot's ``util.exe_exists`` looks in Certbot's own PATH, which is not the one the
+    child gets; resolving once here makes the check and the run agree.
+
+    :raises errors.NoInstallationError: listing where it looked.
+    """
+    if "/" in name:
+        if not os.path.isabs(name):
+            raise errors.NoInstallationError(
+                f"nginx binary {name!r} is a relative path: give an absolute path "
+                "or a bare name to look up in PATH (--cleanenv-nginx-ctl)")
+        if _is_executable_file(name):
+            return name
+        raise errors.NoInstallationError(
+            f"nginx binary {name} is not an executable file (--cleanenv-nginx-ctl)")
+    searched = os.get_exec_path(dict(env))
+    for directory in searched:
+        candidate = os.path.join(directory, name)
+        if os.path.isabs(candidate) and _is_executable_file(candidate):
+            return candidate
+    raise errors.NoInstallationError(
+        f"Could not find an executable {name!r} in the PATH nginx would run with "
+        f"({':'.join(searched)}); install nginx or set --cleanenv-nginx-ctl to its absolute path")
+
+
+def _is_executable_file(path: str) -> bool:
+    return os.path.isfile(path) and os.access(path, os.X_OK)

@@ -1,0 +1,206 @@
+"""The plugin class: a drop-in stock configurator whose nginx children run clean (real nginx)."""
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from certbot import errors, interfaces
+from certbot import configuration
+
+from certbot_cleanenv import _compat, runner
+from certbot_cleanenv.configurator import CleanEnvConfigurator
+from certbot_cleanenv.environ import build_child_env
+from tests.fixtures.nginx import NginxSite, recorded_calls, recording_ctl
+
+SNAP = "/snap/certbot/4412"
+MakeConf = Callable[..., CleanEnvConfigurator]
+MakeSite = Callable[..., NginxSite]
+
+
+def snap_like_env(site: NginxSite) -> dict[str, str]:
+    """What Certbot's snap exports, plus the host's own OpenSSL setup (the site's).
+
+    ``CERTBOT_SNAPPED`` is absent: Certbot's own scrub runs only when it is set, as for
+    a pip-installed Certbot started from a snap's environment; Certbot 3.2.0's scrub,
+    set or not, kept OPENSSL_MODULES (the incident, reproduced in the snap e2e tests).
+    """
+    return {
+        **site.base_env(),
+        "PATH": f"{SNAP}/bin:{SNAP}/usr/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin",
+        "SNAP": SNAP, "SNAP_NAME": "certbot", "SNAP_REVISION": "4412", "SNAP_ARCH": "amd64",
+        "OPENSSL_MODULES": f"{SNAP}/usr/lib/x86_64-linux-gnu/ossl-modules",
+        "OPENSSL_FORCE_FIPS_MODE": "0",
+        "AUGEAS_LENS_LIB": f"{SNAP}/usr/share/augeas/lenses/dist",
+        "LD_LIBRARY_PATH": f"/snap/certbot/current/usr/lib/x86_64-linux-gnu:{SNAP}/lib",
+        "HOME": "/root", "LANG": "C.UTF-8",
+    }
+
+
+@pytest.fixture
+def environ(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[[dict[str, str]], None]]:
+    """Replace Certbot's process environment for one test (restored afterwards)."""
+    def use(env: dict[str, str]) -> None:
+        for name in list(os.environ):
+            monkeypatch.delenv(name)
+        for name, value in env.items():
+            monkeypatch.setenv(name, value)
+    yield use
+
+
+def test_subclasses_the_stock_configurator_of_this_certbot() -> None:
+    stock = _compat.load_stock_configurator()
+    assert stock.__name__ == "NginxConfigurator"
+    assert CleanEnvConfigurator.__mro__[1] is stock
+    assert issubclass(CleanEnvConfigurator, interfaces.Installer)
+    assert issubclass(CleanEnvConfigurator, interfaces.Authenticator)
+    # only the child-process methods (and our additions) are ours; the rest is inherited
+    overridden = {name for name in vars(CleanEnvConfigurator)
+                  if name in vars(stock) and not name.startswith(("__", "_abc"))}
+    assert overridden == {"add_parser_arguments", "prepare", "config_test", "restart",
+                          "_nginx_version", "more_info", "description"}
+
+
+def test_stock_options_under_our_prefix(make_configurator: MakeConf, tmp_path: Path) -> None:
+    plugin = make_configurator("--cleanenv-nginx-server-root", str(tmp_path),
+                               "--cleanenv-nginx-ctl", "/opt/nginx/sbin/nginx",
+                               "--cleanenv-nginx-sleep-seconds", "3")
+    assert plugin.conf("server-root") == str(tmp_path)
+    assert plugin.conf("ctl") == "/opt/nginx/sbin/nginx"
+    assert plugin.conf("sleep-seconds") == 3
+    assert plugin.nginx_conf == str(tmp_path / "nginx.conf")
+
+
+@pytest.mark.nginx
+@pytest.mark.parametrize("args", [
+    (), ("--cleanenv-nginx-env-policy", "minimal", "--cleanenv-nginx-keep-env",
+     "HOME,SNAP_NAME,OPENSSL_CONF"),
+    ("--cleanenv-nginx-drop-env", "LANG,LC_*", "--cleanenv-nginx-keep-env", "OPENSSL_CONF"),
+], ids=["scrub", "minimal-keep", "scrub-drop"])
+def test_every_child_gets_the_policy_env(make_configurator: MakeConf, site_factory: MakeSite,
+                                         environ: Callable[[dict[str, str]], None],
+                                         nginx_bin: str, tmp_path: Path,
+                                         args: tuple[str, ...]) -> None:
+    site = site_factory(legacy_key=True)
+    ctl, log = recording_ctl(tmp_path, nginx_bin)
+    environ(snap_like_env(site))
+    plugin = make_configurator("--cleanenv-nginx-server-root", str(site.root),
+                               "--cleanenv-nginx-ctl", str(ctl),
+                               "--cleanenv-nginx-sleep-seconds", "0", *args)
+    plugin.prepare()  # -t, then -V (version and OpenSSL version)
+    site.start()
+    plugin.restart()  # -s reload
+    site.stop()
+    plugin.restart()  # -s reload fails (not running), then the start
+    assert site.master_pid() is not None
+    expected = build_child_env(os.environ, plugin.env_policy()).env
+    calls = recorded_calls(log)
+    conf = ["-c", str(site.conf)]
+    assert [argv for argv, _ in calls] == [
+        [*conf, "-t"], [*conf, "-V"], [*conf, "-V"], [*conf, "-s", "reload"],
+        [*conf, "-s", "reload"], conf]
+    for argv, env in calls:
+        assert env == expected, argv
+        assert "OPENSSL_MODULES" not in env
+        assert SNAP not in env["PATH"]
+
+
+@pytest.mark.nginx
+def test_stock_fails_where_ours_passes(make_configurator: MakeConf, site_factory: MakeSite,
+                                       parse_config: Callable[..., configuration.NamespaceConfig],
+                                       environ: Callable[[dict[str, str]], None]) -> None:
+    site = site_factory(legacy_key=True)
+    environ(snap_like_env(site))
+    stock = _compat.load_stock_configurator()(
+        parse_config("--nginx-server-root", str(site.root), "--nginx-sleep-seconds", "0"), "nginx")
+    with pytest.raises(errors.MisconfigurationError, match="cannot load certificate key"):
+        stock.config_test()
+    ours = make_configurator("--cleanenv-nginx-server-root", str(site.root),
+                             "--cleanenv-nginx-sleep-seconds", "0")
+    ours.prepare()
+    ours.config_test()
+
+    site.start()
+    before = site.master_pid()
+    with pytest.raises(errors.MisconfigurationError, match="cannot load certificate key"):
+        stock.restart()
+    ours.restart()
+    assert site.master_pid() == before
+    assert "cannot load certificate key" not in site.error_log.read_text().split("reconfiguring")[-1]
+
+
+@pytest.mark.nginx
+def test_ctl_found_in_childs_path_when_certbot_has_none(
+        make_configurator: MakeConf, site_factory: MakeSite,
+        environ: Callable[[dict[str, str]], None], nginx_bin: str) -> None:
+    """Certbot under cron without PATH: Python alone would search /bin:/usr/bin only."""
+    site = site_factory()
+    environ({})
+    plugin = make_configurator("--cleanenv-nginx-server-root", str(site.root))
+    plugin.prepare()
+    assert plugin.conf("ctl") == nginx_bin
+    assert plugin.config.cleanenv_nginx_ctl == "nginx"  # the stored option is untouched
+
+
+def test_ctl_not_found_lists_where_it_looked(make_configurator: MakeConf, tmp_path: Path,
+                                             environ: Callable[[dict[str, str]], None]) -> None:
+    environ({"PATH": f"{tmp_path}/bin:{SNAP}/usr/sbin"})
+    plugin = make_configurator("--cleanenv-nginx-server-root", str(tmp_path))
+    with pytest.raises(errors.NoInstallationError) as caught:
+        plugin.prepare()
+    assert f"{tmp_path}/bin" in str(caught.value)
+    assert SNAP not in str(caught.value)  # the snap entry is not where nginx would look
+
+
+@pytest.mark.nginx
+def test_hanging_nginx_times_out(make_configurator: MakeConf, site_factory: MakeSite,
+                                 tmp_path: Path) -> None:
+    site = site_factory()
+    hang = tmp_path / "nginx-hangs"
+    hang.write_text("#!/bin/sh\nsleep 600\n")
+    hang.chmod(0o755)
+    plugin = make_configurator("--cleanenv-nginx-server-root", str(site.root),
+                               "--cleanenv-nginx-ctl", str(hang), "--cleanenv-nginx-timeout", "1")
+    with pytest.raises(runner.ChildTimeoutError, match=r"did not finish within 1 s"):
+        plugin.prepare()
+
+
+@pytest.mark.nginx
+def test_failed_config_test_shows_nginx_words(make_configurator: MakeConf,
+                                              site_factory: MakeSite) -> None:
+    site = site_factory()
+    site.conf.write_text(site.conf.read_text().replace("events {", "events { bogus_directive;"))
+    plugin = make_configurator("--cleanenv-nginx-server-root", str(site.root))
+    with pytest.raises(errors.MisconfigurationError, match='unknown directive "bogus_directive"'):
+        plugin.prepare()
+
+
+@pytest.mark.nginx
+def test_more_info_states_policy_and_names_only(make_configurator: MakeConf,
+                                                site_factory: MakeSite,
+                                                environ: Callable[[dict[str, str]], None]) -> None:
+    site = site_factory(legacy_key=True)
+    environ(snap_like_env(site))
+    plugin = make_configurator("--cleanenv-nginx-server-root", str(site.root))
+    assert "env-policy scrub" in str(plugin)  # before prepare: certbot plugins --init
+    plugin.prepare()
+    info = plugin.more_info()
+    assert "env-policy scrub" in info
+    assert "OPENSSL_MODULES" in info
+    assert "SNAP_REVISION" in info
+    assert SNAP not in info
+    assert "Server root" in info  # the stock part is still there
+
+
+def test_kept_snap_variable_warns_once(make_configurator: MakeConf, tmp_path: Path,
+                                       environ: Callable[[dict[str, str]], None],
+                                       caplog: pytest.LogCaptureFixture) -> None:
+    environ({"PATH": "/usr/bin", "OPENSSL_MODULES": f"{SNAP}/ossl"})
+    plugin = make_configurator("--cleanenv-nginx-server-root", str(tmp_path),
+                               "--cleanenv-nginx-keep-env", "OPENSSL_MODULES")
+    plugin.child_env()
+    plugin.child_env()
+    warnings = [r for r in caplog.records if "OPENSSL_MODULES" in r.getMessage()]
+    assert len(warnings) == 1
+    assert SNAP not in warnings[0].getMessage()

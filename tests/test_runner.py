@@ -1,0 +1,155 @@
+"""The one place children run: exact env, stdin closed, output captured, timeout kills the group."""
+from __future__ import annotations
+
+import json
+import os
+import stat
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from certbot import errors
+
+from certbot_cleanenv import runner
+
+PY = sys.executable
+
+
+def script(tmp_path: Path, body: str) -> list[str]:
+    path = tmp_path / "child.py"
+    path.write_text(body)
+    return [PY, "-I", str(path)]
+
+
+def test_child_gets_exactly_env_and_no_stdin(tmp_path: Path) -> None:
+    # /proc/self/environ is the block as exec'd, before Python's own locale coercion.
+    argv = script(tmp_path, "import json, sys\n"
+                            "raw = open('/proc/self/environ', 'rb').read().split(b'\\0')\n"
+                            "env = dict(v.decode().split('=', 1) for v in raw if v)\n"
+                            "print(json.dumps(env), flush=True)\n"
+                            "print(repr(sys.stdin.read()), file=sys.stderr)\n")
+    env = {"ONLY": "this", "PATH": "/usr/bin"}
+    result = runner.run_nginx(argv, env, timeout=30)
+    first, second = result.output.splitlines()
+    assert json.loads(first) == env
+    assert second == "''"  # stdin is /dev/null: reads end at once
+    assert result.returncode == 0
+    assert result.argv == tuple(argv)
+
+
+def test_exit_status_and_interleaved_output(tmp_path: Path) -> None:
+    argv = script(tmp_path, "import sys\nprint('out', flush=True)\n"
+                            "print('err', file=sys.stderr, flush=True)\nsys.exit(3)\n")
+    result = runner.run_nginx(argv, {}, timeout=30)
+    assert (result.returncode, result.output) == (3, "out\nerr\n")
+
+
+def test_timeout_kills_the_whole_process_group(tmp_path: Path) -> None:
+    pidfile = tmp_path / "grandchild.pid"
+    argv = script(tmp_path, "import subprocess, sys, time\n"
+                            f"p = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(600)'])\n"
+                            f"open({str(pidfile)!r}, 'w').write(str(p.pid))\n"
+                            "time.sleep(600)\n")
+    started = time.monotonic()
+    with pytest.raises(runner.ChildTimeoutError) as caught:
+        runner.run_nginx(argv, {}, timeout=1.5)
+    assert time.monotonic() - started < 30
+    message = str(caught.value)
+    assert "\n" not in message
+    assert "1.5 s" in message
+    assert str(tmp_path / "child.py") in message
+    grandchild = int(pidfile.read_text())
+    deadline = time.monotonic() + 5
+    while _alive(grandchild) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not _alive(grandchild), "a process the child spawned survived the timeout"
+    assert isinstance(caught.value, errors.MisconfigurationError)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state not in ("Z", "X")
+
+
+def test_daemonized_grandchild_does_not_block_or_die(tmp_path: Path) -> None:
+    """Like ``nginx`` starting: the child forks a daemon that keeps stdout and exits."""
+    pidfile = tmp_path / "daemon.pid"
+    argv = script(tmp_path, "import os, time\n"
+                            "if os.fork() == 0:\n"
+                            "    os.setsid()\n"
+                            f"    open({str(pidfile)!r}, 'w').write(str(os.getpid()))\n"
+                            "    time.sleep(30)\n"
+                            "    os._exit(0)\n"
+                            "print('parent done', flush=True)\n")
+    started = time.monotonic()
+    result = runner.run_nginx(argv, {}, timeout=20)
+    assert time.monotonic() - started < 10
+    assert result.output.startswith("parent done")
+    deadline = time.monotonic() + 5
+    while not pidfile.exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    daemon = int(pidfile.read_text())
+    assert _alive(daemon)
+    os.kill(daemon, 9)
+
+
+def test_missing_program_is_one_line_error(tmp_path: Path) -> None:
+    with pytest.raises(runner.ChildStartError) as caught:
+        runner.run_nginx([str(tmp_path / "nope"), "-t"], {}, timeout=5)
+    assert "\n" not in str(caught.value)
+    assert "nope" in str(caught.value)
+
+
+def _exe(path: Path, mode: int = 0o755) -> Path:
+    path.write_text("#!/bin/sh\n")
+    path.chmod(mode)
+    return path
+
+
+def test_resolve_searches_the_childs_path(tmp_path: Path) -> None:
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    _exe(tmp_path / "a" / "nginx", 0o644)  # not executable: skipped
+    wanted = _exe(tmp_path / "b" / "nginx")
+    env = {"PATH": f"{tmp_path / 'a'}:{tmp_path / 'b'}"}
+    assert runner.resolve_executable("nginx", env) == str(wanted)
+
+
+def test_resolve_ignores_relative_entries(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    _exe(tmp_path / "nginx")
+    with pytest.raises(errors.NoInstallationError):
+        runner.resolve_executable("nginx", {"PATH": ":."})
+
+
+def test_resolve_not_found_lists_where_it_looked(tmp_path: Path) -> None:
+    with pytest.raises(errors.NoInstallationError) as caught:
+        runner.resolve_executable("nginx", {"PATH": f"{tmp_path}/x:{tmp_path}/y"})
+    assert f"{tmp_path}/x:{tmp_path}/y" in str(caught.value)
+    assert "--cleanenv-nginx-ctl" in str(caught.value)
+
+
+def test_resolve_without_path_uses_pythons_default() -> None:
+    """No PATH: Python (and so the child) would search /bin:/usr/bin only."""
+    with pytest.raises(errors.NoInstallationError) as caught:
+        runner.resolve_executable("definitely-not-a-program", {})
+    assert os.defpath.lstrip(":") in str(caught.value) or "/bin:/usr/bin" in str(caught.value)
+
+
+@pytest.mark.parametrize("kind", ["relative", "directory", "not-executable", "missing"])
+def test_resolve_explicit_paths(tmp_path: Path, kind: str) -> None:
+    target = {"relative": "bin/nginx", "directory": str(tmp_path),
+              "not-executable": str(_exe(tmp_path / "nginx", stat.S_IRUSR)),
+              "missing": str(tmp_path / "missing")}[kind]
+    with pytest.raises(errors.NoInstallationError) as caught:
+        runner.resolve_executable(target, {"PATH": "/usr/bin"})
+    assert "\n" not in str(caught.value)
+
+
+def test_resolve_absolute_executable(tmp_path: Path) -> None:
+    ok = _exe(tmp_path / "nginx")
+    assert runner.resolve_executable(str(ok), {}) == str(ok)

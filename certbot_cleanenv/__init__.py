@@ -1,3 +1,3 @@
-"""certbot-cleanenv: Certbot's Nginx plugin, with nginx child processes run in a clean environment."""
+"""certbot-cleanenv: Certbot's Nginx plugin, running nginx children in a clean environment."""
 
 __version__ = "0.1.0"

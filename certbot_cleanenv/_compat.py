@@ -10,6 +10,8 @@ from __future__ import annotations
 from importlib import metadata
 from typing import TYPE_CHECKING
 
+__all__ = ["StockConfigurator", "load_stock_configurator"]
+
 STOCK_ENTRY_POINT = "nginx"
 ENTRY_POINT_GROUP = "certbot.plugins"
 

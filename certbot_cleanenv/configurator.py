@@ -11,7 +11,8 @@ from __future__ import annotations
 import logging
 import os
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from certbot import errors
 
@@ -37,6 +38,7 @@ class CleanEnvConfigurator(StockConfigurator):
 
     @classmethod
     def add_parser_arguments(cls, add: Callable[..., None]) -> None:
+        """Declare the stock options and ours; Certbot prefixes them ``--cleanenv-nginx-``."""
         super().add_parser_arguments(add)
         add("env-policy", default="scrub", type=policy.parse_mode, metavar="{scrub,minimal,off}",
             help="How to build nginx's environment: 'scrub' removes snap, Certbot and "

@@ -13,8 +13,9 @@ from __future__ import annotations
 
 import os.path
 import re
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Callable, Mapping, NamedTuple
+from typing import NamedTuple
 
 from certbot_cleanenv.policy import EnvPolicy
 
@@ -164,12 +165,12 @@ def filter_path_list(value: str, resolve: Resolver = os.path.realpath,
 
 
 def is_safe_locale_value(value: str) -> bool:
-    """sudo's env_check for LANG/LANGUAGE/LC_*: no '/' and no '%'."""
+    """Sudo's env_check for LANG/LANGUAGE/LC_*: no '/' and no '%'."""
     return "/" not in value and "%" not in value
 
 
 def is_safe_tz(value: str) -> bool:
-    """sudo's tz_is_safe: a zone name or a file under the zoneinfo tree, nothing else."""
+    """Sudo's tz_is_safe: a zone name or a file under the zoneinfo tree, nothing else."""
     zone = value[1:] if value.startswith(":") else value
     if zone.startswith("/") and not zone.startswith(_ZONEINFO):
         return False

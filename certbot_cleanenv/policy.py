@@ -12,8 +12,9 @@ from __future__ import annotations
 import argparse
 import math
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable, Literal, Union, cast
+from typing import Any, Literal
 
 Mode = Literal["scrub", "minimal", "off"]
 MODES: tuple[Mode, ...] = ("scrub", "minimal", "off")
@@ -25,8 +26,11 @@ _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 
 
 class OptionValueError(argparse.ArgumentTypeError, ValueError):
-    """A bad value for one of our options: a usage error on the command line,
-    a skipped lineage (with this message) in a renewal configuration."""
+    """A bad value for one of our options.
+
+    On the command line it is a usage error; in a renewal configuration Certbot skips
+    the lineage and prints this message.
+    """
 
 
 @dataclass(frozen=True)
@@ -55,15 +59,15 @@ def parse_mode(value: str) -> Mode:
     if value not in MODES:
         raise OptionValueError(
             f"unknown environment policy {value!r} (choose from {', '.join(MODES)})")
-    return cast(Mode, value)
+    return value
 
 
-def _split_names(value: Union[str, list[str], tuple[str, ...]]) -> list[str]:
+def _split_names(value: str | list[str] | tuple[str, ...]) -> list[str]:
     items = value.split(",") if isinstance(value, str) else list(value)
     return [item.strip() for item in items if item.strip()]
 
 
-def _parse_names(value: Union[str, list[str], tuple[str, ...]], *, allow_prefix: bool,
+def _parse_names(value: str | list[str] | tuple[str, ...], *, allow_prefix: bool,
                  option: str) -> tuple[str, ...]:
     names: list[str] = []
     for name in _split_names(value):
@@ -78,17 +82,17 @@ def _parse_names(value: Union[str, list[str], tuple[str, ...]], *, allow_prefix:
     return tuple(names)
 
 
-def parse_keep_env(value: Union[str, list[str], tuple[str, ...]]) -> tuple[str, ...]:
+def parse_keep_env(value: str | list[str] | tuple[str, ...]) -> tuple[str, ...]:
     """Parse ``--cleanenv-nginx-keep-env NAME[,NAME...]`` (a string, or a list from configobj)."""
     return _parse_names(value, allow_prefix=False, option="--cleanenv-nginx-keep-env")
 
 
-def parse_drop_env(value: Union[str, list[str], tuple[str, ...]]) -> tuple[str, ...]:
-    """Parse ``--cleanenv-nginx-drop-env NAME[,PREFIX*...]`` (a string, or a list from configobj)."""
+def parse_drop_env(value: str | list[str] | tuple[str, ...]) -> tuple[str, ...]:
+    """Parse ``--cleanenv-nginx-drop-env NAME[,PREFIX*...]`` (a string, or a configobj list)."""
     return _parse_names(value, allow_prefix=True, option="--cleanenv-nginx-drop-env")
 
 
-def parse_timeout(value: Union[str, float]) -> float:
+def parse_timeout(value: str | float) -> float:
     """Parse ``--cleanenv-nginx-timeout``: a finite number of seconds above zero."""
     try:
         seconds = float(value)

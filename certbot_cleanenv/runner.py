@@ -12,14 +12,15 @@ master has already left that group with its own ``setsid()`` and is not affected
 """
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import shlex
 import signal
 import subprocess
 import tempfile
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Mapping, Sequence
 
 from certbot import errors
 
@@ -77,10 +78,8 @@ def run_nginx(argv: Sequence[str], env: Mapping[str, str], timeout: float) -> Ch
 
 def _kill_group(proc: subprocess.Popen[bytes]) -> None:
     """SIGKILL the child's process group (it leads it: ``start_new_session``) and reap it."""
-    try:
+    with contextlib.suppress(ProcessLookupError):  # it exited between wait() and here
         os.killpg(proc.pid, signal.SIGKILL)
-    except ProcessLookupError:  # pragma: no cover - it exited between wait() and here
-        pass
     proc.wait()
 
 

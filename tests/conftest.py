@@ -8,9 +8,9 @@ from __future__ import annotations
 import os
 import shutil
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Callable, NoReturn
+from typing import NoReturn
 
 import pytest
 from certbot import configuration

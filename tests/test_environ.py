@@ -140,7 +140,8 @@ def test_path_never_empty_or_missing(parent: dict[str, str]) -> None:
         child = scrub(parent, policy)
         assert child.env["PATH"] == SYSTEM_PATH
         search = os.get_exec_path(child.env)
-        assert search and all(d.startswith("/") for d in search)
+        assert search
+        assert all(d.startswith("/") for d in search)
         assert "/usr/sbin" in search
         assert [c.name for c in child.changes] == ["PATH"]
 
@@ -159,7 +160,7 @@ def test_snap_environment_as_certbot_sees_it() -> None:
     assert child.env == {"PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin",
                          "HOME": "/root", "LANG": "C.UTF-8", "TERM": "xterm"}
     assert sorted(child.removed) == sorted(set(parent) - set(child.env))
-    assert [c.name for c in child.changes][0] == "PATH"  # survivors' order is parent order
+    assert child.changes[0].name == "PATH"
     assert list(child.env) == ["PATH", "HOME", "LANG", "TERM"]
 
 
@@ -208,9 +209,9 @@ def test_keep_overrides_every_rule_and_flags_snap_values() -> None:
     ("scrub", ("MY_*",), {"PATH": "/usr/bin", "HOME": "/root", "LANG": "C"}),
     ("scrub", ("NOT_SET",),
      {"PATH": "/usr/bin", "HOME": "/root", "MY_A": "1", "MY_B": "2", "LANG": "C"}),
-    ("scrub", ("*",), {"PATH": SYSTEM_PATH}),
+    ("scrub", ("PATH", "MY_*"), {"PATH": SYSTEM_PATH, "HOME": "/root", "LANG": "C"}),
     ("minimal", ("LANG",), {"PATH": "/usr/bin"}),
-    ("minimal", ("*",), {"PATH": SYSTEM_PATH}),
+    ("minimal", ("P*",), {"PATH": SYSTEM_PATH, "LANG": "C"}),
 ])
 def test_drop_list(mode: Mode, drop: tuple[str, ...], expected: dict[str, str]) -> None:
     parent = {"PATH": "/usr/bin", "HOME": "/root", "MY_A": "1", "MY_B": "2", "LANG": "C"}
@@ -245,7 +246,7 @@ def test_pure_and_idempotent(policy: EnvPolicy) -> None:
 
 
 def test_summary_names_never_values() -> None:
-    secret = "s3cr3t-token-value"
+    secret = "s3cr3t-token-value"  # noqa: S105 - a value that must never be logged
     child = scrub({"PATH": f"{SNAP}/bin:/usr/bin", "CERTBOT_VALIDATION": secret,
                    "API_KEY_FILE": f"{SNAP}/{secret}"})
     text = child.summary() + repr(child.changes)

@@ -48,7 +48,8 @@ def test_exit_status_and_interleaved_output(tmp_path: Path) -> None:
 def test_timeout_kills_the_whole_process_group(tmp_path: Path) -> None:
     pidfile = tmp_path / "grandchild.pid"
     argv = script(tmp_path, "import subprocess, sys, time\n"
-                            f"p = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(600)'])\n"
+                            "p = subprocess.Popen([sys.executable, '-c',"
+                            " 'import time; time.sleep(600)'])\n"
                             f"open({str(pidfile)!r}, 'w').write(str(p.pid))\n"
                             "time.sleep(600)\n")
     started = time.monotonic()

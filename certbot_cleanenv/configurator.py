@@ -41,10 +41,10 @@ class CleanEnvConfigurator(StockConfigurator):
         """Declare the stock options and ours; Certbot prefixes them ``--cleanenv-nginx-``."""
         super().add_parser_arguments(add)
         add("env-policy", default="scrub", type=policy.parse_mode, metavar="{scrub,minimal,off}",
-            help="How to build nginx's environment: 'scrub' removes snap, Certbot and "
-                 "library-loading variables and snap paths; 'minimal' keeps only PATH, "
-                 "locale, TZ and --cleanenv-nginx-keep-env; 'off' passes everything "
-                 "(for diagnosis). (default: scrub)")
+            help="How to build nginx's environment: 'scrub' removes snap and Certbot "
+                 "variables, OpenSSL module settings and every path inside a snap; "
+                 "'minimal' keeps only PATH, locale, TZ and --cleanenv-nginx-keep-env; "
+                 "'off' passes everything (for diagnosis). (default: scrub)")
         add("keep-env", default=(), type=policy.parse_keep_env, metavar="NAME[,NAME...]",
             help="Variables nginx always gets unchanged, overriding every rule. (default: none)")
         add("drop-env", default=(), type=policy.parse_drop_env, metavar="NAME[,PREFIX*...]",

@@ -18,10 +18,11 @@ from certbot._internal import cli
 from certbot._internal.plugins import disco
 
 from certbot_cleanenv.configurator import CleanEnvConfigurator
-from tests.fixtures import net
+from tests.fixtures import net, pki, venvs
 from tests.fixtures.acme import Pebble
 from tests.fixtures.certbot import Certbot
 from tests.fixtures.nginx import NginxSite, nginx_binary
+from tests.fixtures.snap import EmulatedSnap, SnapUnavailableError
 
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
@@ -102,3 +103,34 @@ def make_configurator(parse_config: Callable[..., configuration.NamespaceConfig]
     def make(*args: str) -> CleanEnvConfigurator:
         return CleanEnvConfigurator(parse_config(*args), "cleanenv-nginx")
     return make
+
+
+@pytest.fixture(scope="session")
+def emulated_snap(tmp_path_factory: pytest.TempPathFactory, nginx_bin: str,
+                  ) -> Iterator[EmulatedSnap]:
+    """One private mount namespace with /snap, a fake snapd and the host OpenSSL config."""
+    if os.geteuid() != 0:
+        missing("the emulated snap needs root (it mounts in a private namespace)")
+    work = tmp_path_factory.mktemp("snap")
+    cnf = work / "host-openssl.cnf"
+    cnf.write_text(pki.HOST_OPENSSL_CNF)
+    snap = EmulatedSnap(work, host_openssl_cnf=cnf)
+    try:
+        snap.start()
+    except SnapUnavailableError as error:
+        missing(str(error))
+    yield snap
+    snap.stop()
+
+
+@pytest.fixture(scope="session")
+def certbot_320() -> Path:
+    """Certbot 3.2.0 (the incident's release) with certbot-cleanenv, in a cached venv."""
+    return venvs.certbot_venv("3.2.0") / "bin" / "certbot"
+
+
+@pytest.fixture
+def snap_certbot(tmp_path: Path, certbot: Certbot, emulated_snap: EmulatedSnap) -> Certbot:
+    """This venv's Certbot, run inside the emulated snap."""
+    return Certbot(tmp_path / "snap-certbot", certbot.pebble, certbot.executable,
+                   wrap=emulated_snap.command)

@@ -96,13 +96,13 @@ def test_every_child_gets_the_policy_env(make_configurator: MakeConf, site_facto
     expected = build_child_env(os.environ, plugin.env_policy()).env
     calls = recorded_calls(log)
     conf = ["-c", str(site.conf)]
-    assert [argv for argv, _ in calls] == [
+    assert [call.argv for call in calls] == [
         [*conf, "-t"], [*conf, "-V"], [*conf, "-V"], [*conf, "-s", "reload"],
         [*conf, "-s", "reload"], conf]
-    for argv, env in calls:
-        assert env == expected, argv
-        assert "OPENSSL_MODULES" not in env
-        assert SNAP not in env["PATH"]
+    for call in calls:
+        assert call.env == expected, call.argv
+        assert "OPENSSL_MODULES" not in call.env
+        assert SNAP not in call.env["PATH"]
 
 
 @pytest.mark.nginx

@@ -1,0 +1,53 @@
+"""What a user sees from the real ``certbot`` command: listing, help, usage errors."""
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+CERTBOT = str(Path(sys.executable).with_name("certbot"))
+README = Path(__file__).resolve().parents[1] / "README.rst"
+
+
+def certbot(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [CERTBOT, *args, "--config-dir", str(tmp_path / "c"), "--work-dir", str(tmp_path / "w"),
+         "--logs-dir", str(tmp_path / "l")],
+        capture_output=True, text=True, timeout=120, check=False, stdin=subprocess.DEVNULL)
+
+
+def test_plugins_lists_us_once_next_to_stock(tmp_path: Path) -> None:
+    out = certbot(tmp_path, "plugins").stdout
+    assert out.count("* cleanenv-nginx\n") == 1
+    assert out.count("* nginx\n") == 1
+    ours = out.split("* cleanenv-nginx\n")[1].split("\n* ")[0]
+    assert "clean environment" in ours
+    assert "Authenticator, Installer" in ours
+
+
+def test_help_lists_every_option_and_readme_documents_it(tmp_path: Path) -> None:
+    help_text = certbot(tmp_path, "--help", "cleanenv-nginx").stdout
+    flags = sorted(set(re.findall(r"--cleanenv-nginx-[a-z-]+", help_text)))
+    assert flags == sorted(f"--cleanenv-nginx-{name}" for name in (
+        "server-root", "ctl", "sleep-seconds", "env-policy", "keep-env", "drop-env", "timeout"))
+    table = README.read_text().split("Options\n-------")[1].split("Environment policies")[0]
+    for flag in flags:
+        assert f"``{flag} " in table, f"{flag} missing from README's options table"
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["--cleanenv-nginx-env-policy", "bogus"], "unknown environment policy 'bogus'"),
+    (["--cleanenv-nginx-keep-env", "1X"], "invalid variable name '1X'"),
+    (["--cleanenv-nginx-timeout", "0"], "invalid timeout '0'"),
+])
+def test_bad_option_value_is_one_line_usage_error(tmp_path: Path, args: list[str],
+                                                  message: str) -> None:
+    result = certbot(tmp_path, "plugins", *args)
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    errors = [line for line in result.stderr.splitlines() if "error:" in line]
+    assert len(errors) == 1
+    assert message in errors[0]

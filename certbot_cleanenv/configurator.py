@@ -64,6 +64,10 @@ class CleanEnvConfigurator(StockConfigurator):
             return self._ctl
         return super().conf(var)
 
+    def timeout(self) -> float:
+        """The time limit for each nginx child, validated again like the policy."""
+        return policy.parse_timeout(self.conf("timeout"))
+
     def env_policy(self) -> policy.EnvPolicy:
         """The policy our options describe (validated again: see policy_from_config)."""
         return policy.policy_from_config(self.conf)
@@ -73,13 +77,14 @@ class CleanEnvConfigurator(StockConfigurator):
         child = environ.build_child_env(os.environ, self.env_policy())
         for name in set(child.kept_in_snap) - self._warned_kept:
             logger.warning("%s points inside a snap but is kept for nginx because of "
-                           "--cleanenv-nginx-keep-env", name)
+                           "--cleanenv-nginx-keep-env", environ.printable_name(name))
             self._warned_kept.add(name)
         return child
 
     def prepare(self) -> None:
         """Resolve nginx in the child's PATH, then prepare as the stock plugin does."""
-        try:
+        try:  # renewal files can hold values argparse never saw (None, True, False)
+            self.timeout()
             env = self.child_env().env
         except policy.OptionValueError as error:
             raise errors.PluginError(str(error)) from error
@@ -92,7 +97,7 @@ class CleanEnvConfigurator(StockConfigurator):
         argv = [self.conf("ctl"), "-c", self.nginx_conf, *args]
         logger.debug("Running %s with env-policy %s; %s", " ".join(argv),
                      self.env_policy().mode, child.summary())
-        return self.run_child(argv, child.env, timeout=self.conf("timeout"))
+        return self.run_child(argv, child.env, timeout=self.timeout())
 
     def config_test(self) -> None:
         """``nginx -t`` in the clean environment.
@@ -127,12 +132,12 @@ class CleanEnvConfigurator(StockConfigurator):
     def policy_summary(self) -> str:
         """The active policy and what it would remove right now, names only."""
         child = self.child_env()
-        removed = ", ".join(child.removed) or "nothing"
+        removed = ", ".join(map(environ.printable_name, child.removed)) or "nothing"
         return (f"env-policy {self.env_policy().mode}; would remove now: {removed}; "
-                f"nginx commands time out after {self.conf('timeout'):g} s")
+                f"nginx commands time out after {self.timeout():g} s")
 
     def more_info(self) -> str:
-        """Stock details plus our policy (``certbot plugins --init --prepare``)."""
+        """Stock details plus our policy (the plugin API's description of a prepared plugin)."""
         return f"{super().more_info()}{os.linesep}Clean environment: {self.policy_summary()}"
 
     def __str__(self) -> str:

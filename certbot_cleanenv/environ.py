@@ -31,7 +31,8 @@ SNAP_MOUNT_DIRS: tuple[tuple[str, ...], ...] = (("snap",), ("var", "lib", "snapd
 _OPENSSL = "OpenSSL setting for the snap's bundled libraries"
 _SYSTEMD = "describes Certbot's own systemd service, not nginx"
 
-#: Removed by exact name (issue #2; certbot's snapcraft.yaml; nginx.c; systemd.exec(5)).
+#: Removed by exact name (issue #2; certbot's snapcraft.yaml; nginx.c; systemd.exec(5):
+#: what systemd sets to describe the service it runs, here Certbot's, never nginx).
 DENY_EXACT: Mapping[str, str] = {
     "OPENSSL_MODULES": _OPENSSL,
     "OPENSSL_FORCE_FIPS_MODE": _OPENSSL,
@@ -42,12 +43,14 @@ DENY_EXACT: Mapping[str, str] = {
     "NGINX": "nginx would adopt the listening sockets it names",
     "NGINX_BPF_MAPS": "nginx would adopt the QUIC BPF maps it names",
     "NOTIFY_SOCKET": _SYSTEMD,
-    "LISTEN_FDS": _SYSTEMD,
-    "LISTEN_PID": _SYSTEMD,
-    "LISTEN_FDNAMES": _SYSTEMD,
-    "WATCHDOG_PID": _SYSTEMD,
-    "WATCHDOG_USEC": _SYSTEMD,
     "INVOCATION_ID": _SYSTEMD,
+    "JOURNAL_STREAM": _SYSTEMD,
+    "FDSTORE": _SYSTEMD,
+    "MEMORY_PRESSURE_WATCH": _SYSTEMD,
+    "MEMORY_PRESSURE_WRITE": _SYSTEMD,
+    "CREDENTIALS_DIRECTORY": _SYSTEMD,
+    "TRIGGER_UNIT": _SYSTEMD,
+    "TRIGGER_PATH": _SYSTEMD,
     "SYSTEMD_EXEC_PID": _SYSTEMD,
     "MAINPID": _SYSTEMD,
     "MANAGERPID": _SYSTEMD,
@@ -57,6 +60,10 @@ DENY_EXACT: Mapping[str, str] = {
 #: variables; interpreter settings; bash's exported functions).
 DENY_PREFIXES: tuple[tuple[str, str], ...] = (
     ("SNAP_", "snap runtime variable"),
+    ("LISTEN_", _SYSTEMD),
+    ("WATCHDOG_", _SYSTEMD),
+    ("TRIGGER_TIMER_", _SYSTEMD),
+    ("MONITOR_", _SYSTEMD),
     ("CERTBOT_", "Certbot's own or hook variable"),
     ("RENEWED_", "Certbot's hook variable"),
     ("PYTHON", "setting for Certbot's Python"),
@@ -73,6 +80,8 @@ KNOWN_PATH_LISTS = frozenset({
 
 #: The dynamic loader also splits LD_PRELOAD on white space (ld.so(8)).
 _SEPARATORS: Mapping[str, str] = {"LD_PRELOAD": r"[:\s]+"}
+#: Where a path may start inside any other value (``-Dx=/snap/...``, ``a,/snap/...``).
+_PIECES = re.compile(r"[:\s=,;]+")
 
 #: sudo's env_check: locale values must not name files or hold format directives.
 _LOCALE_NAMES = frozenset({"LANG", "LANGUAGE"})
@@ -111,14 +120,20 @@ class ChildEnv:
         """One line naming each change and its reason, safe to log."""
         if not self.changes:
             return "nothing removed"
-        return "; ".join(f"{c.name} ({c.reason})" for c in self.changes)
+        return "; ".join(f"{printable_name(c.name)} ({c.reason})" for c in self.changes)
+
+
+def printable_name(name: str) -> str:
+    """``name`` safe for any log handler: undecodable bytes (from os.environ) escaped."""
+    return name.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 def is_inside_snap(path: str, resolve: Resolver = os.path.realpath) -> bool:
-    """Whether absolute ``path`` lies in a snap's mount, as written or after symlinks.
+    """Whether absolute ``path`` lies in a snap, as written or after symlinks.
 
     ``/snap/certbot/current/x`` and ``/var/lib/snapd/snap/core24/1/x`` are inside;
-    ``/opt/snap/certbot/x`` is not. ``..`` is collapsed before comparing.
+    ``/opt/snap/certbot/x`` is not, nor is the mount directory ``/snap`` itself.
+    ``..`` is collapsed before comparing.
     """
     if not path.startswith("/"):
         return False
@@ -127,12 +142,13 @@ def is_inside_snap(path: str, resolve: Resolver = os.path.realpath) -> bool:
 
 def _under_mount_dir(path: str) -> bool:
     parts = os.path.normpath("/" + path.lstrip("/")).split("/")[1:]
-    return any(tuple(parts[: len(root)]) == root for root in SNAP_MOUNT_DIRS)
+    return any(len(parts) > len(root) and tuple(parts[: len(root)]) == root
+               for root in SNAP_MOUNT_DIRS)
 
 
 def names_snap_path(value: str, resolve: Resolver = os.path.realpath) -> bool:
-    """Whether any ':'- or blank-separated piece of ``value`` is a path inside a snap."""
-    return any(is_inside_snap(piece, resolve) for piece in re.split(r"[:\s]+", value))
+    """Whether any piece of ``value`` (split at ``: = , ;`` and blanks) is a path in a snap."""
+    return any(is_inside_snap(piece, resolve) for piece in _PIECES.split(value))
 
 
 def _is_path_list(name: str, value: str) -> bool:
@@ -149,16 +165,18 @@ def filter_path_list(value: str, resolve: Resolver = os.path.realpath,
     :returns: the filtered list joined by ':', and a reason ('' when nothing changed).
     """
     kept: list[str] = []
+    seen: set[str] = set()
     counts = {"inside a snap": 0, "empty or relative": 0, "repeated": 0}
-    for entry in re.split(separator, value):
+    for entry in re.split(separator, value.strip() if separator != ":" else value):
         if not entry.startswith("/"):
             counts["empty or relative"] += 1
         elif is_inside_snap(entry, resolve):
             counts["inside a snap"] += 1
-        elif entry in kept:
+        elif os.path.normpath(entry) in seen:  # /usr/bin, /usr/bin/ and /usr//bin
             counts["repeated"] += 1
         else:
             kept.append(entry)
+            seen.add(os.path.normpath(entry))
     dropped = [f"{n} {what}" for what, n in counts.items() if n]
     reason = f"dropped entries: {', '.join(dropped)}" if dropped else ""
     return ":".join(kept), reason
@@ -230,18 +248,17 @@ def build_child_env(parent: Mapping[str, str], policy: EnvPolicy,
                     changes.append(Change(name, reason))
                 continue
             reason = f"path list left empty ({reason})"
-            if name == "PATH":
-                reason += f"; set to {SYSTEM_PATH}"
-                env[name] = SYSTEM_PATH
-                changes.append(Change(name, reason))
-                continue
         if not reason and names_snap_path(value, resolve):
             reason = "value points inside a snap"
         if reason:
             changes.append(Change(name, reason))
         else:
             env[name] = value
-    if not env.get("PATH"):  # absent, or kept verbatim while empty
+    if not env.get("PATH"):  # absent, dropped, or kept verbatim while empty
         env["PATH"] = SYSTEM_PATH
-        changes.append(Change("PATH", f"missing or empty: set to {SYSTEM_PATH}"))
+        earlier = [c.reason for c in changes if c.name == "PATH"]
+        changes = [c for c in changes if c.name != "PATH"]
+        changes.append(Change("PATH", "; ".join(
+            [*earlier, f"{'missing or empty' if not earlier else 'none left'}: "
+                       f"set to {SYSTEM_PATH}"])))
     return ChildEnv(env, tuple(changes), tuple(kept_in_snap))

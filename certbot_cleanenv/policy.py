@@ -62,15 +62,20 @@ def parse_mode(value: str) -> Mode:
     return value
 
 
-def _split_names(value: str | list[str] | tuple[str, ...]) -> list[str]:
-    items = value.split(",") if isinstance(value, str) else list(value)
+def _split_names(value: object, option: str) -> list[str]:
+    if isinstance(value, str):
+        items = value.split(",")
+    elif isinstance(value, (list, tuple)) and all(isinstance(item, str) for item in value):
+        items = list(value)
+    else:  # e.g. None from a renewal file: Certbot eval()s None/True/False
+        raise OptionValueError(f"invalid value {value!r} for {option}: give NAME[,NAME...]")
     return [item.strip() for item in items if item.strip()]
 
 
 def _parse_names(value: str | list[str] | tuple[str, ...], *, allow_prefix: bool,
                  option: str) -> tuple[str, ...]:
     names: list[str] = []
-    for name in _split_names(value):
+    for name in _split_names(value, option):
         bare = name[:-1] if allow_prefix and name.endswith("*") else name
         if not _NAME.match(bare):
             hint = " (or a prefix ending in '*')" if allow_prefix else ""
@@ -93,7 +98,13 @@ def parse_drop_env(value: str | list[str] | tuple[str, ...]) -> tuple[str, ...]:
 
 
 def parse_timeout(value: str | float) -> float:
-    """Parse ``--cleanenv-nginx-timeout``: a finite number of seconds above zero."""
+    """Parse ``--cleanenv-nginx-timeout``: a finite number of seconds above zero.
+
+    ``True``/``False``/``None``, which Certbot eval()s from a renewal file instead of
+    calling this, are refused rather than read as 1 s, 0 s or "no limit".
+    """
+    if isinstance(value, bool) or value is None:
+        raise OptionValueError(f"invalid timeout {value!r}: give a number of seconds above zero")
     try:
         seconds = float(value)
     except (TypeError, ValueError):

@@ -26,6 +26,8 @@ from certbot import errors
 
 logger = logging.getLogger(__name__)
 
+_REAP_SECONDS = 5.0
+
 
 class ChildTimeoutError(errors.MisconfigurationError):
     """The child did not finish in time; it and its process group were killed."""
@@ -71,16 +73,24 @@ def run_nginx(argv: Sequence[str], env: Mapping[str, str], timeout: float) -> Ch
                 f"{command} did not finish within {timeout:g} s "
                 "(--cleanenv-nginx-timeout); it was killed with its process group"
             ) from None
+        except BaseException:  # Ctrl-C: its own session keeps it from the terminal's signal
+            _kill_group(proc)
+            raise
         out.seek(0)
         output = out.read().decode("utf-8", errors="replace")
     return ChildResult(tuple(argv), returncode, output)
 
 
 def _kill_group(proc: subprocess.Popen[bytes]) -> None:
-    """SIGKILL the child's process group (it leads it: ``start_new_session``) and reap it."""
+    """SIGKILL the child's process group (it leads it: ``start_new_session``) and reap it.
+
+    The reap is bounded too: a process stuck in the kernel (D state) ignores SIGKILL
+    until it returns, and must not hang Certbot.
+    """
     with contextlib.suppress(ProcessLookupError):  # it exited between wait() and here
         os.killpg(proc.pid, signal.SIGKILL)
-    proc.wait()
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        proc.wait(timeout=_REAP_SECONDS)
 
 
 def resolve_executable(name: str, env: Mapping[str, str]) -> str:

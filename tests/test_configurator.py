@@ -207,3 +207,22 @@ def test_kept_snap_variable_warns_once(make_configurator: MakeConf, tmp_path: Pa
     warnings = [r for r in caplog.records if "OPENSSL_MODULES" in r.getMessage()]
     assert len(warnings) == 1
     assert SNAP not in warnings[0].getMessage()
+
+
+@pytest.mark.parametrize(("option", "value", "message"), [
+    ("timeout", None, "invalid timeout None"),
+    ("timeout", True, "invalid timeout True"),
+    ("keep_env", None, "invalid value None for --cleanenv-nginx-keep-env"),
+    ("env_policy", "None", "unknown environment policy 'None'"),
+])
+def test_renewal_values_that_bypass_argparse_fail_prepare(
+        make_configurator: MakeConf, tmp_path: Path, option: str, value: object,
+        message: str) -> None:
+    """Certbot eval()s None/True/False from a renewal file and sets them as they are."""
+    plugin = make_configurator("--cleanenv-nginx-server-root", str(tmp_path))
+    setattr(plugin.config, f"cleanenv_nginx_{option}", value)
+    with pytest.raises(errors.PluginError) as caught:
+        plugin.prepare()
+    assert message in str(caught.value)
+    assert "\n" not in str(caught.value)
+    assert str(plugin).startswith("cleanenv-nginx: invalid option: ")

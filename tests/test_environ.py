@@ -38,7 +38,9 @@ def scrub(parent: dict[str, str], policy: EnvPolicy = SCRUB) -> ChildEnv:
     "CERTBOT_VALIDATION", "CERTBOT_DOMAIN", "RENEWED_LINEAGE", "RENEWED_DOMAINS", "PYTHONPATH",
     "PYTHONHOME", "PYTHONUNBUFFERED", "NGINX", "NGINX_BPF_MAPS", "NOTIFY_SOCKET", "LISTEN_FDS",
     "LISTEN_PID", "LISTEN_FDNAMES", "WATCHDOG_PID", "WATCHDOG_USEC", "INVOCATION_ID",
-    "SYSTEMD_EXEC_PID", "MAINPID", "MANAGERPID", "BASH_FUNC_f%%",
+    "SYSTEMD_EXEC_PID", "MAINPID", "MANAGERPID", "BASH_FUNC_f%%", "JOURNAL_STREAM",
+    "LISTEN_PIDFDID", "WATCHDOG_X", "TRIGGER_UNIT", "TRIGGER_TIMER_REALTIME_USEC",
+    "MONITOR_SERVICE_RESULT", "CREDENTIALS_DIRECTORY", "MEMORY_PRESSURE_WATCH",
 ])
 def test_scrub_removes_by_name(name: str) -> None:
     child = scrub({"PATH": "/usr/bin", name: "harmless-value"})
@@ -51,6 +53,7 @@ def test_scrub_removes_by_name(name: str) -> None:
     ("TZ", ":Europe/Paris"), ("DISPLAY", ":0"), ("LS_COLORS", "rs=0:di=01;34"),
     ("http_proxy", "http://proxy:3128"), ("OPENSSL_CONF", "/etc/ssl/openssl.cnf"),
     ("MY_DIR", "/opt/snap/certbot/x"), ("EMPTY", ""), ("CERTBOT", "not a prefix match"),
+    ("HTTP_PROXY", "http://snap:3128"), ("MOUNT_DIR", "/snap"),
 ], ids=lambda v: v if len(v) < 20 else v[:20])
 def test_scrub_keeps_host_values(name: str, value: str) -> None:
     child = scrub({"PATH": "/usr/bin", name: value})
@@ -71,7 +74,9 @@ def test_exported_function_by_value() -> None:
     ("/snap/core24/current/usr/lib/x86_64-linux-gnu", True),
     ("//snap/certbot/1/bin", True),
     ("/usr/../snap/certbot/1/bin", True),
-    ("/snap", True),
+    ("/snap/bin", True),
+    ("/snap", False),  # the mount directory, not a snap
+    ("//snap", False),
     ("/opt/snap/certbot/x", False),
     ("/snapshots/certbot", False),
     ("/var/lib/snapd/lib/gl", False),
@@ -98,6 +103,7 @@ def test_is_inside_snap_after_resolving_symlinks(tmp_path: Path) -> None:
     ("PATH", "/snap/certbot/current/bin:/snap/bin:/usr/bin", "/usr/bin"),
     ("PATH", "::/usr/bin:rel:./x:", "/usr/bin"),
     ("PATH", "/usr/bin:/bin:/usr/bin:/bin", "/usr/bin:/bin"),
+    ("PATH", "/usr/bin:/usr/bin/:/usr//bin:/usr/sbin/", "/usr/bin:/usr/sbin/"),
     ("PATH", "/opt/snap/certbot/x:/usr/bin", "/opt/snap/certbot/x:/usr/bin"),
     ("LD_LIBRARY_PATH", f"/usr/local/lib:{SNAP}/usr/lib:/opt/lib", "/usr/local/lib:/opt/lib"),
     ("LD_LIBRARY_PATH", "/snap/certbot/current/lib:/usr/lib", "/usr/lib"),
@@ -126,6 +132,8 @@ def test_path_list_left_empty_is_unset(name: str) -> None:
     ("GIT_EXEC_PATH", "/var/lib/snapd/snap/core24/1/usr/lib/git-core"),
     ("TZ", ":/snap/core24/current/usr/share/zoneinfo/UTC"),
     ("LESSOPEN", "| /snap/certbot/1/bin/lesspipe %s"),
+    ("JAVA_OPTS", "-Xmx1g -Dlib=/snap/certbot/1/lib"),
+    ("CSV_DIRS", "/opt/a,/snap/core24/current/b"),
 ])
 def test_other_values_pointing_into_a_snap_are_removed(name: str, value: str) -> None:
     child = scrub({"PATH": "/usr/bin", name: value})
@@ -261,3 +269,28 @@ def test_filter_path_list_reports_counts() -> None:
     assert value == "/usr/bin"
     assert reason == "dropped entries: 1 inside a snap, 2 empty or relative, 1 repeated"
     assert filter_path_list("/usr/bin:/bin", no_symlinks) == ("/usr/bin:/bin", "")
+
+
+def test_dropped_path_reported_once_with_fallback() -> None:
+    child = scrub({"PATH": f"{SNAP}/bin", "HOME": "/root"})
+    assert child.env == {"PATH": SYSTEM_PATH, "HOME": "/root"}
+    assert [c.name for c in child.changes] == ["PATH"]
+    assert "inside a snap" in child.changes[0].reason
+    assert SYSTEM_PATH in child.changes[0].reason
+    dropped = scrub({"PATH": "/usr/bin"}, EnvPolicy(drop=("PATH",)))
+    assert [c.name for c in dropped.changes] == ["PATH"]
+    assert "drop-env" in dropped.changes[0].reason
+
+
+def test_undecodable_names_are_escaped_in_summary() -> None:
+    name = b"SNAP_\xff".decode("utf-8", "surrogateescape")
+    child = scrub({"PATH": "/usr/bin", name: "1"})
+    assert name not in child.env
+    assert "SNAP_\\udcff" in child.summary()
+    child.summary().encode("utf-8")  # no lone surrogates left for a log handler to choke on
+
+
+def test_ld_preload_blank_separated_is_normalised_not_reported() -> None:
+    child = scrub({"PATH": "/usr/bin", "LD_PRELOAD": " /usr/lib/b.so  /usr/lib/c.so "})
+    assert child.env["LD_PRELOAD"] == "/usr/lib/b.so:/usr/lib/c.so"
+    assert child.changes == ()

@@ -60,10 +60,19 @@ def test_timeout(value: str | float, expected: float) -> None:
     assert policy.parse_timeout(value) == expected
 
 
-@pytest.mark.parametrize("value", ["0", "-1", "abc", "nan", "inf", "", "1e999"])
+@pytest.mark.parametrize("value", ["0", "-1", "abc", "nan", "inf", "", "1e999", None, True, False])
 def test_bad_timeout(value: str) -> None:
     with pytest.raises(OptionValueError, match="invalid timeout"):
         policy.parse_timeout(value)
+
+
+@pytest.mark.parametrize("value", [None, True, 3, ["A", 1]])
+def test_name_lists_refuse_non_strings(value: object) -> None:
+    """Certbot eval()s None/True/False from a renewal file instead of calling our type."""
+    with pytest.raises(OptionValueError, match="invalid value"):
+        policy.parse_keep_env(value)  # type: ignore[arg-type]
+    with pytest.raises(OptionValueError, match="invalid value"):
+        policy.parse_drop_env(value)  # type: ignore[arg-type]
 
 
 def test_errors_are_both_argparse_and_value_errors() -> None:

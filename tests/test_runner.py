@@ -154,3 +154,26 @@ def test_resolve_explicit_paths(tmp_path: Path, kind: str) -> None:
 def test_resolve_absolute_executable(tmp_path: Path) -> None:
     ok = _exe(tmp_path / "nginx")
     assert runner.resolve_executable(str(ok), {}) == str(ok)
+
+
+def test_interrupt_kills_the_group(tmp_path: Path) -> None:
+    """Ctrl-C in Certbot: the child sits in its own session, so we must kill it ourselves."""
+    import signal
+
+    pidfile = tmp_path / "child.pid"
+    argv = script(tmp_path, "import os, time\n"
+                            f"open({str(pidfile)!r}, 'w').write(str(os.getpid()))\n"
+                            "time.sleep(600)\n")
+
+    def interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGALRM, interrupt)
+    signal.setitimer(signal.ITIMER_REAL, 1.0)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            runner.run_nginx(argv, {}, timeout=60)
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+    assert not _alive(int(pidfile.read_text()))

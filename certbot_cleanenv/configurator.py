@@ -72,9 +72,9 @@ class CleanEnvConfigurator(StockConfigurator):
         """The policy our options describe (validated again: see policy_from_config)."""
         return policy.policy_from_config(self.conf)
 
-    def child_env(self) -> environ.ChildEnv:
+    def child_env(self, env_policy: policy.EnvPolicy | None = None) -> environ.ChildEnv:
         """Compute nginx's environment from Certbot's current one."""
-        child = environ.build_child_env(os.environ, self.env_policy())
+        child = environ.build_child_env(os.environ, env_policy or self.env_policy())
         for name in set(child.kept_in_snap) - self._warned_kept:
             logger.warning("%s points inside a snap but is kept for nginx because of "
                            "--cleanenv-nginx-keep-env", environ.printable_name(name))
@@ -93,10 +93,11 @@ class CleanEnvConfigurator(StockConfigurator):
 
     def _run(self, *args: str) -> runner.ChildResult:
         """Run ``nginx -c <conf> ARGS`` through the runner with the clean environment."""
-        child = self.child_env()
+        env_policy = self.env_policy()
+        child = self.child_env(env_policy)
         argv = [self.conf("ctl"), "-c", self.nginx_conf, *args]
-        logger.debug("Running %s with env-policy %s; %s", " ".join(argv),
-                     self.env_policy().mode, child.summary())
+        logger.debug("Running %s with env-policy %s; %s", " ".join(argv), env_policy.mode,
+                     child.summary())
         return self.run_child(argv, child.env, timeout=self.timeout())
 
     def config_test(self) -> None:
@@ -122,8 +123,9 @@ class CleanEnvConfigurator(StockConfigurator):
                 raise errors.MisconfigurationError(f"nginx restart failed:\n{start.output}")
         # Stock behaviour, kept until reload confirmation lands: nginx has applied the
         # new configuration only some time after the signal.
-        if self.conf("sleep-seconds") > 0:
-            time.sleep(self.conf("sleep-seconds"))
+        sleep_seconds = self.conf("sleep-seconds")
+        if sleep_seconds > 0:
+            time.sleep(sleep_seconds)
 
     def _nginx_version(self) -> str:
         """``nginx -V`` in the clean environment (stdout and stderr, as nginx may use either)."""
@@ -131,9 +133,9 @@ class CleanEnvConfigurator(StockConfigurator):
 
     def policy_summary(self) -> str:
         """The active policy and what it would remove right now, names only."""
-        child = self.child_env()
-        removed = ", ".join(map(environ.printable_name, child.removed)) or "nothing"
-        return (f"env-policy {self.env_policy().mode}; would remove now: {removed}; "
+        env_policy = self.env_policy()
+        removed = ", ".join(map(environ.printable_name, self.child_env(env_policy).removed))
+        return (f"env-policy {env_policy.mode}; would remove now: {removed or 'nothing'}; "
                 f"nginx commands time out after {self.timeout():g} s")
 
     def more_info(self) -> str:

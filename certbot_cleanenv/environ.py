@@ -240,7 +240,7 @@ def build_child_env(parent: Mapping[str, str], policy: EnvPolicy,
         if not reason and policy.mode == "minimal" and name != "PATH" \
                 and not _minimal_allows(name, value):
             reason = "not on the minimal allow-list"
-        if not reason and (name == "PATH" or _is_path_list(name, value)):
+        if not reason and _is_path_list(name, value):
             value, reason = filter_path_list(value, resolve, _SEPARATORS.get(name, ":"))
             if value:
                 env[name] = value

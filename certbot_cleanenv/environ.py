@@ -258,7 +258,7 @@ def build_child_env(parent: Mapping[str, str], policy: EnvPolicy,
         env["PATH"] = SYSTEM_PATH
         earlier = [c.reason for c in changes if c.name == "PATH"]
         changes = [c for c in changes if c.name != "PATH"]
-        changes.append(Change("PATH", "; ".join(
+        changes.append(Change("PATH", ", then ".join(  # reasons never hold "; "
             [*earlier, f"{'missing or empty' if not earlier else 'none left'}: "
                        f"set to {SYSTEM_PATH}"])))
     return ChildEnv(env, tuple(changes), tuple(kept_in_snap))

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -125,8 +126,24 @@ def emulated_snap(tmp_path_factory: pytest.TempPathFactory, nginx_bin: str,
 
 @pytest.fixture(scope="session")
 def certbot_320() -> Path:
-    """Certbot 3.2.0 (the incident's release) with certbot-cleanenv, in a cached venv."""
+    """Certbot 3.2.0 (the incident's release), in a cached venv without our package."""
     return venvs.certbot_venv("3.2.0") / "bin" / "certbot"
+
+
+@pytest.fixture(scope="session")
+def built_plugin(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Our package as the plugin snap ships it (snap/build.py), built once per session."""
+    return venvs.build_plugin(tmp_path_factory.mktemp("plugin-build") / "site-packages")
+
+
+@pytest.fixture
+def plugin_snap(emulated_snap: EmulatedSnap, built_plugin: Path) -> Iterator[EmulatedSnap]:
+    """The emulated snap with our plugin snap installed but not connected; reset after."""
+    emulated_snap.set_connections([])
+    emulated_snap.install_plugin(built_plugin)
+    emulated_snap.set_connections([])
+    yield emulated_snap
+    emulated_snap.set_connections([])
 
 
 @pytest.fixture
@@ -134,3 +151,11 @@ def snap_certbot(tmp_path: Path, certbot: Certbot, emulated_snap: EmulatedSnap) 
     """This venv's Certbot, run inside the emulated snap."""
     return Certbot(tmp_path / "snap-certbot", certbot.pebble, certbot.executable,
                    wrap=emulated_snap.command)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Treat SIGTERM (CI's or timeout's) like Ctrl-C, so fixtures stop nginx and Pebble."""
+    def interrupted(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, interrupted)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import shutil
 import subprocess
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -34,15 +34,6 @@ def build(target: Path, *args: str) -> subprocess.CompletedProcess[str]:
                           text=True, check=False, timeout=300)
 
 
-@pytest.fixture(scope="session")
-def built(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Our package as the snap build lays it out (built once per session)."""
-    target = tmp_path_factory.mktemp("plugin-build") / "site-packages"
-    result = build(target)
-    assert result.returncode == 0, result.stderr
-    return target
-
-
 # --- the snap's metadata --------------------------------------------------------------
 
 def test_snapcraft_yaml_matches_what_certbots_snap_expects() -> None:
@@ -64,7 +55,8 @@ def test_snapcraft_yaml_matches_what_certbots_snap_expects() -> None:
 
 # --- the build step -------------------------------------------------------------------
 
-def test_build_holds_our_package_and_dist_info_only(built: Path) -> None:
+def test_build_holds_our_package_and_dist_info_only(built_plugin: Path) -> None:
+    built = built_plugin
     names = sorted(p.name for p in built.iterdir())
     assert names[0] == "certbot_cleanenv"
     assert len(names) == 2
@@ -73,16 +65,16 @@ def test_build_holds_our_package_and_dist_info_only(built: Path) -> None:
     assert build(built, "--check").returncode == 0
 
 
-def _copy(built: Path, tmp_path: Path) -> Path:
+def _copy(built_plugin: Path, tmp_path: Path) -> Path:
     target = tmp_path / "site-packages"
-    shutil.copytree(built, target)
+    shutil.copytree(built_plugin, target)
     return target
 
 
-def test_build_check_refuses_certbot_nginx_dist_info(built: Path, tmp_path: Path) -> None:
+def test_build_check_refuses_certbot_nginx_dist_info(built_plugin: Path, tmp_path: Path) -> None:
     import certbot_nginx
 
-    target = _copy(built, tmp_path)
+    target = _copy(built_plugin, tmp_path)
     stock = next(Path(certbot_nginx.__file__).parents[1].glob("certbot_nginx-*.dist-info"))
     shutil.copytree(stock, target / stock.name)
     result = build(target, "--check")
@@ -91,9 +83,9 @@ def test_build_check_refuses_certbot_nginx_dist_info(built: Path, tmp_path: Path
     assert "declares Certbot plugin 'nginx'" in result.stderr
 
 
-def test_build_check_refuses_our_package_declaring_a_certbot_name(built: Path,
+def test_build_check_refuses_our_package_declaring_a_certbot_name(built_plugin: Path,
                                                                   tmp_path: Path) -> None:
-    target = _copy(built, tmp_path)
+    target = _copy(built_plugin, tmp_path)
     entry_points = next(target.glob("*.dist-info")) / "entry_points.txt"
     entry_points.write_text(entry_points.read_text() + "nginx = x:y\n")
     result = build(target, "--check")
@@ -101,8 +93,8 @@ def test_build_check_refuses_our_package_declaring_a_certbot_name(built: Path,
     assert "'nginx'" in result.stderr
 
 
-def test_build_check_refuses_strays_and_missing_package(built: Path, tmp_path: Path) -> None:
-    target = _copy(built, tmp_path)
+def test_build_check_refuses_strays_and_missing_package(built_plugin: Path, tmp_path: Path) -> None:
+    target = _copy(built_plugin, tmp_path)
     (target / "acme").mkdir()
     assert "acme: not part of certbot_cleanenv" in build(target, "--check").stderr
     shutil.rmtree(target / "certbot_cleanenv")
@@ -149,17 +141,7 @@ def test_post_refresh_hook_without_a_readable_version(tmp_path: Path,
 @pytest.fixture(scope="session")
 def bare_certbot() -> Path:
     """Certbot 5.8.0 *without* our package: it can only find us through the plugin snap."""
-    return certbot_venv("5.8.0", with_plugin=False) / "bin" / "certbot"
-
-
-@pytest.fixture
-def plugin_snap(emulated_snap: EmulatedSnap, built: Path) -> Iterator[EmulatedSnap]:
-    """Our build laid out as the installed certbot-cleanenv snap; connections reset after."""
-    site = emulated_snap.plugin_site_packages("certbot-cleanenv")
-    shutil.rmtree(site)
-    shutil.copytree(built, site)
-    yield emulated_snap
-    emulated_snap.set_connections([])
+    return certbot_venv("5.8.0") / "bin" / "certbot"
 
 
 @pytest.fixture
@@ -169,7 +151,7 @@ def snapped(tmp_path: Path, certbot: Certbot, bare_certbot: Path,
 
 
 def bare_site_packages() -> Path:
-    return next((certbot_venv("5.8.0", with_plugin=False) / "lib").glob("python3*/site-packages"))
+    return next((certbot_venv("5.8.0") / "lib").glob("python3*/site-packages"))
 
 
 @pytest.mark.e2e
@@ -177,11 +159,11 @@ def test_connected_plugin_snap_issues_and_renews(snapped: Certbot, plugin_snap: 
                                                  site_factory: MakeSite) -> None:
     plugin_snap.set_connections([Connection("certbot-cleanenv")])
     env = plugin_snap.snap_env()
+    assert not list(bare_site_packages().glob("certbot_cleanenv*")), "must come from the snap"
     listed = snapped.run("plugins", env=env)
     assert listed.returncode == 0, listed.stderr
     assert listed.stdout.count("* cleanenv-nginx\n") == 1
     assert listed.stdout.count("* nginx\n") == 1
-    assert not list(bare_site_packages().glob("certbot_cleanenv*")), "must come from the snap"
     site = site_factory(http_port=snapped.pebble.http_port)
     plugin_snap.start_nginx(site)
     issued = snapped.issue(site, env, "cleanenv-nginx", "--cleanenv-nginx-sleep-seconds", "1")

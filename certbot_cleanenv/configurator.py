@@ -89,7 +89,23 @@ class CleanEnvConfigurator(StockConfigurator):
         except policy.OptionValueError as error:
             raise errors.PluginError(str(error)) from error
         self._ctl = runner.resolve_executable(super().conf("ctl"), env)
+        self._warn_if_stock_authenticator()
         super().prepare()
+
+    def _warn_if_stock_authenticator(self) -> None:
+        """Warn when we install but the stock plugin authenticates.
+
+        Its http-01 reload runs nginx with Certbot's own environment, the very thing
+        this plugin exists to avoid.
+        """
+        config = self.config
+        if getattr(config, "installer", None) == self.name and \
+                getattr(config, "authenticator", None) == "nginx":
+            logger.warning(
+                "%s is the installer but the stock nginx plugin is the authenticator: its "
+                "http-01 reload still runs nginx with Certbot's environment. Use "
+                "-a %s -i %s (or --configurator %s).", self.name, self.name, self.name,
+                self.name)
 
     def _run(self, *args: str) -> runner.ChildResult:
         """Run ``nginx -c <conf> ARGS`` through the runner with the clean environment."""

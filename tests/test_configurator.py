@@ -226,3 +226,21 @@ def test_renewal_values_that_bypass_argparse_fail_prepare(
     assert message in str(caught.value)
     assert "\n" not in str(caught.value)
     assert str(plugin).startswith("cleanenv-nginx: invalid option: ")
+
+
+@pytest.mark.nginx
+@pytest.mark.parametrize(("plugins", "warns"), [
+    (("-a", "nginx", "-i", "cleanenv-nginx"), True),
+    (("-a", "cleanenv-nginx", "-i", "cleanenv-nginx"), False),
+    (("--configurator", "cleanenv-nginx"), False),
+])
+def test_warns_when_stock_plugin_authenticates(make_configurator: MakeConf, site_factory: MakeSite,
+                                               caplog: pytest.LogCaptureFixture,
+                                               plugins: tuple[str, ...], warns: bool) -> None:
+    site = site_factory()
+    plugin = make_configurator(*plugins, "--cleanenv-nginx-server-root", str(site.root))
+    plugin.prepare()
+    warnings = [r.getMessage() for r in caplog.records if "authenticator" in r.getMessage()]
+    assert bool(warnings) is warns
+    if warns:
+        assert "-a cleanenv-nginx -i cleanenv-nginx" in warnings[0]

@@ -1,0 +1,190 @@
+"""``certbot-cleanenv migrate``: on files real Certbot wrote, then a real renew uses them."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from certbot_cleanenv import migrate
+from tests.fixtures.certbot import Certbot
+from tests.fixtures.nginx import NginxSite, recorded_calls, recording_ctl
+
+MakeSite = Callable[..., NginxSite]
+
+STOCK_CONF = textwrap.dedent("""\
+    # renew_before_expiry = 30 days
+    version = 5.8.0
+    archive_dir = /etc/letsencrypt/archive/example.com
+    cert = /etc/letsencrypt/live/example.com/cert.pem
+
+    # Options used in the renewal process
+    [renewalparams]
+    account = 0123abcd
+    authenticator = nginx
+    installer = nginx
+    server = https://acme-v02.api.letsencrypt.org/directory
+    key_type = ecdsa
+    nginx_server_root = /opt/nginx/conf
+    nginx_sleep_seconds = 2
+    """)
+
+
+def cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "certbot_cleanenv", "migrate", *args],
+                          capture_output=True, text=True, timeout=60, check=False, env=env)
+
+
+# --- the text transformation (pure) ---------------------------------------------------
+
+def test_plan_switches_plugins_and_options_only() -> None:
+    new, reason = migrate.plan(STOCK_CONF)
+    assert reason == ""
+    assert new == STOCK_CONF.replace("authenticator = nginx", "authenticator = cleanenv-nginx") \
+        .replace("installer = nginx", "installer = cleanenv-nginx") \
+        .replace("nginx_server_root", "cleanenv_nginx_server_root") \
+        .replace("nginx_sleep_seconds", "cleanenv_nginx_sleep_seconds")
+    assert migrate.plan(new, revert=True) == (STOCK_CONF, "")
+    assert migrate.plan(new) == (new, "")  # already done: unchanged
+
+
+@pytest.mark.parametrize(("text", "reason"), [
+    (STOCK_CONF.replace("authenticator = nginx", "authenticator = webroot"), "other plugins"),
+    (STOCK_CONF.replace("installer = nginx", "installer = apache"), "other plugins"),
+    (STOCK_CONF + "cleanenv_nginx_timeout = 5\n", "already has cleanenv_nginx_*"),
+    ("[renewalparams\nauthenticator = nginx\n", "does not parse"),
+    ("version = 1\n", "does not parse"),
+])
+def test_plan_refuses_with_reason(text: str, reason: str) -> None:
+    new, why = migrate.plan(text)
+    assert new == ""
+    assert reason in why
+
+
+def test_plan_leaves_other_sections_and_lookalikes() -> None:
+    text = STOCK_CONF.replace("[renewalparams]", "[other]\nnginx_x = 1\n[renewalparams]") + \
+        "webroot_nginx_path = /x\n"
+    new, _ = migrate.plan(text)
+    assert "[other]\nnginx_x = 1" in new
+    assert "webroot_nginx_path = /x" in new
+
+
+def test_interrupted_write_leaves_old_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / "example.com.conf"
+    path.write_text(STOCK_CONF)
+    path.chmod(0o640)
+
+    def crash(src: str, dst: str) -> None:
+        raise KeyboardInterrupt  # killed between writing the new file and renaming it
+
+    monkeypatch.setattr(os, "replace", crash)
+    with pytest.raises(KeyboardInterrupt):
+        migrate.write_atomically(path, "new")
+    assert path.read_text() == STOCK_CONF
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["example.com.conf"]
+
+
+def test_atomic_write_keeps_mode_and_owner(tmp_path: Path) -> None:
+    path = tmp_path / "example.com.conf"
+    path.write_text(STOCK_CONF)
+    path.chmod(0o600)
+    os.chown(path, 1234, 5678)
+    migrate.write_atomically(path, "new\n")
+    stat = path.stat()
+    assert (stat.st_mode & 0o777, stat.st_uid, stat.st_gid) == (0o600, 1234, 5678)
+    assert path.read_text() == "new\n"
+
+
+# --- the command on real Certbot's files ----------------------------------------------
+
+@pytest.mark.e2e
+def test_migrate_real_lineages_then_renew_uses_cleanenv(
+        certbot: Certbot, site_factory: MakeSite, nginx_bin: str, tmp_path: Path) -> None:
+    site = site_factory(http_port=certbot.pebble.http_port)
+    site.start()
+    ctl, log = recording_ctl(tmp_path, nginx_bin)
+    env = {**site.base_env(), "HOME": str(tmp_path)}
+    first = certbot.issue(site, env, "nginx", "--nginx-ctl", str(ctl),
+                          "--nginx-sleep-seconds", "1")
+    assert first.returncode == 0, first.stderr
+    renewal = certbot.state / "config" / "renewal"
+    # a second lineage with no stock option beyond the server root
+    other = renewal / "other.example.test.conf"
+    other.write_text((renewal / f"{site.domain}.conf").read_text()
+                     .replace(f"nginx_ctl = {ctl}\n", "").replace("nginx_sleep_seconds = 1\n", ""))
+    foreign = renewal / "foreign.example.test.conf"
+    foreign.write_text(other.read_text().replace("authenticator = nginx",
+                                                 "authenticator = webroot"))
+    (renewal / "broken.example.test.conf").write_bytes(b"[renewalparams]\nauthenticator = \xff\n")
+    originals = {p.name: p.read_bytes() for p in renewal.iterdir()}
+    config_dir = str(certbot.state / "config")
+
+    dry = cli("--all", "--dry-run", "--config-dir", config_dir)
+    assert dry.returncode == 1  # the foreign and broken ones are skipped
+    assert "+authenticator = cleanenv-nginx" in dry.stdout
+    assert {p.name: p.read_bytes() for p in renewal.iterdir()} == originals
+
+    done = cli("--all", "--config-dir", config_dir)
+    assert done.returncode == 1, done.stderr
+    assert f"{site.domain}.conf: migrated" in done.stdout
+    assert "other.example.test.conf: migrated" in done.stdout
+    assert "foreign.example.test.conf: skipped: uses other plugins" in done.stdout
+    assert "broken.example.test.conf: skipped: unreadable" in done.stdout
+    assert foreign.read_bytes() == originals[foreign.name]
+    params = certbot.renewal_params(site.domain)
+    assert (params["authenticator"], params["installer"]) == ("cleanenv-nginx", "cleanenv-nginx")
+    assert params["cleanenv_nginx_ctl"] == str(ctl)
+    assert not [k for k in params if k.startswith("nginx_")]
+    assert (renewal / f"{site.domain}.conf{migrate.BACKUP_SUFFIX}").read_bytes() == \
+        originals[f"{site.domain}.conf"]
+
+    log.unlink()
+    dirty = {**env, "SNAP": "/snap/certbot/1", "OPENSSL_MODULES": "/snap/certbot/1/x",
+             "CERTBOT_SNAPPED_LIKE": "1"}
+    renewed = certbot.run("renew", "--force-renewal", "--no-random-sleep-on-renew",
+                          "--no-verify-ssl", "--cert-name", site.domain, env=dirty)
+    assert renewed.returncode == 0, renewed.stderr
+    calls = recorded_calls(log)
+    assert calls
+    assert all(not {"SNAP", "OPENSSL_MODULES", "CERTBOT_SNAPPED_LIKE"} & set(c.env)
+               for c in calls)
+
+    reverted = cli("--cert-name", site.domain, "--cert-name", "other.example.test", "--revert",
+                   "--config-dir", config_dir)
+    assert reverted.returncode == 0, reverted.stdout
+    assert (renewal / f"{site.domain}.conf").read_bytes() == originals[f"{site.domain}.conf"]
+    assert other.read_bytes() == originals[other.name]
+
+
+def test_refuses_while_certbot_holds_the_lock(tmp_path: Path) -> None:
+    (tmp_path / "renewal").mkdir()
+    (tmp_path / "renewal" / "example.com.conf").write_text(STOCK_CONF)
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import sys, time; from certbot import util; "
+         f"util.lock_dir_until_exit({str(tmp_path)!r}); print('locked', flush=True); "
+         "time.sleep(60)"], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout is not None
+        assert holder.stdout.readline().strip() == "locked"
+        result = cli("--all", "--config-dir", str(tmp_path))
+    finally:
+        holder.kill()
+        holder.wait()
+        assert holder.stdout is not None
+        holder.stdout.close()
+    assert result.returncode == 4
+    assert "another Certbot is running" in result.stderr
+    assert (tmp_path / "renewal" / "example.com.conf").read_text() == STOCK_CONF
+
+
+def test_missing_names_and_directory(tmp_path: Path) -> None:
+    assert cli("--all", "--config-dir", str(tmp_path)).returncode == 4
+    (tmp_path / "renewal").mkdir()
+    result = cli("--cert-name", "nope", "--config-dir", str(tmp_path))
+    assert result.returncode == 1
+    assert "nope.conf: skipped: no such renewal configuration" in result.stdout
+    assert cli("--config-dir", str(tmp_path)).returncode == 64

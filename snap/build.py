@@ -44,25 +44,36 @@ def problems(target: Path) -> list[str]:
     for dist_info in target.glob("*.dist-info") if target.is_dir() else []:
         found += [f"{dist_info.name}: declares Certbot plugin {name!r}, which Certbot already "
                   "has (every Certbot command would fail with 'Duplicate plugin name')"
-                  for name in _plugin_names(dist_info) & CERTBOT_PLUGIN_NAMES]
+                  for name in _entry_point_names(dist_info, "certbot.plugins")
+                  & CERTBOT_PLUGIN_NAMES]
     return found
 
 
-def _plugin_names(dist_info: Path) -> set[str]:
+def _entry_point_names(dist_info: Path, group: str) -> set[str]:
     entry_points = configparser.ConfigParser(delimiters=("=",))
     entry_points.optionxform = str  # type: ignore[assignment,method-assign]
     entry_points.read(dist_info / "entry_points.txt")
-    if not entry_points.has_section("certbot.plugins"):
+    if not entry_points.has_section(group):
         return set()
-    return {name.strip() for name in entry_points.options("certbot.plugins")}
+    return {name.strip() for name in entry_points.options(group)}
 
 
 def build(target: Path, source: Path = REPO) -> None:
-    """Install ``source`` alone into ``target`` (no dependencies, no bytecode)."""
+    """Install ``source`` alone into ``target`` (no dependencies, no bytecode).
+
+    Our console script (``bin/certbot-cleanenv``) is dropped: its ``#!`` names the build
+    machine's Python, and the Certbot snap exposes no commands of plugins anyway.
+    """
     target.mkdir(parents=True, exist_ok=True)
     subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps",  # noqa: S603
                     "--no-compile", "--disable-pip-version-check", "--upgrade",
                     "--target", str(target), str(source)], check=True)
+    scripts = target / "bin"
+    for dist_info in target.glob(f"{OUR_PACKAGE}-*.dist-info"):
+        for name in _entry_point_names(dist_info, "console_scripts"):
+            (scripts / name).unlink(missing_ok=True)
+    if scripts.is_dir() and not any(scripts.iterdir()):
+        scripts.rmdir()
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -87,7 +87,8 @@ def test_build_check_refuses_our_package_declaring_a_certbot_name(built_plugin: 
                                                                   tmp_path: Path) -> None:
     target = _copy(built_plugin, tmp_path)
     entry_points = next(target.glob("*.dist-info")) / "entry_points.txt"
-    entry_points.write_text(entry_points.read_text() + "nginx = x:y\n")
+    entry_points.write_text(entry_points.read_text().replace(
+        "[certbot.plugins]\n", "[certbot.plugins]\nnginx = x:y\n"))
     result = build(target, "--check")
     assert result.returncode == 1
     assert "'nginx'" in result.stderr

@@ -91,9 +91,14 @@ def parse_config(tmp_path: Path) -> Callable[..., configuration.NamespaceConfig]
         state = tmp_path / "certbot-state"
         for sub in ("config", "work", "logs"):  # as certbot's main() makes them
             (state / sub).mkdir(parents=True, exist_ok=True)
-        return cli.prepare_and_parse_args(disco.PluginsRegistry.find_all(), [
+        if hasattr(cli, "set_by_cli"):  # Certbot < 2.3 caches what the last parse set
+            cli.set_by_cli.detector = None
+        parsed = cli.prepare_and_parse_args(disco.PluginsRegistry.find_all(), [
             "--config-dir", str(state / "config"), "--work-dir", str(state / "work"),
             "--logs-dir", str(state / "logs"), *args])
+        if isinstance(parsed, configuration.NamespaceConfig):
+            return parsed
+        return configuration.NamespaceConfig(parsed)  # Certbot < 2.3 returns the Namespace
     return parse
 
 

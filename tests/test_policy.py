@@ -107,6 +107,24 @@ def test_bad_option_is_a_usage_error(parse_config: ParseConfig, capsys: pytest.C
     assert "Traceback" not in err
 
 
+def saved_values(config: configuration.NamespaceConfig) -> dict[str, Any]:
+    """What Certbot's writer keeps for renewal (its signature changed in Certbot 2.3)."""
+    try:
+        return storage.relevant_values(config)
+    except AttributeError:  # Certbot < 2.3 takes the namespace's dict
+        return storage.relevant_values(vars(config.namespace))  # type: ignore[arg-type]
+
+
+def write_renewal_conf(path: Path, archive: Path, target: dict[str, str],
+                       config: configuration.NamespaceConfig) -> None:
+    """Write a renewal conf with Certbot's own writer, whichever this Certbot has."""
+    if hasattr(storage, "create_renewal_config_file"):
+        storage.create_renewal_config_file(str(path), str(archive), target, config)
+    else:  # Certbot < 2.3
+        storage.write_renewal_config(  # type: ignore[attr-defined]
+            str(path), str(path), str(archive), target, saved_values(config))
+
+
 ALL_OPTIONS: dict[str, tuple[str, Any]] = {
     # option: (command-line value, value read back through conf())
     "env-policy": ("minimal", "minimal"),
@@ -127,9 +145,8 @@ def test_renewal_round_trip_every_option(parse_config: ParseConfig, tmp_path: Pa
     args = [a for name, (cli, _) in options.items() for a in (f"--cleanenv-nginx-{name}", cli)]
     issued = parse_config("certonly", "-a", "cleanenv-nginx", "-i", "cleanenv-nginx", *args)
     path = tmp_path / "example.test.conf"
-    storage.create_renewal_config_file(
-        str(path), str(tmp_path / "archive"),
-        {kind: str(tmp_path / f"{kind}.pem") for kind in storage.ALL_FOUR}, issued)
+    write_renewal_conf(path, tmp_path / "archive",
+                       {kind: str(tmp_path / f"{kind}.pem") for kind in storage.ALL_FOUR}, issued)
 
     params = configobj.ConfigObj(str(path), encoding="utf-8")["renewalparams"]
     assert {k for k in params if k.startswith("cleanenv_nginx_")} == \
@@ -147,7 +164,7 @@ def test_renewal_round_trip_every_option(parse_config: ParseConfig, tmp_path: Pa
 
 def test_defaults_are_not_stored(parse_config: ParseConfig, tmp_path: Path) -> None:
     issued = parse_config("certonly", "-a", "cleanenv-nginx", "-i", "cleanenv-nginx")
-    assert not [k for k in storage.relevant_values(issued) if k.startswith("cleanenv_nginx_")]
+    assert not [k for k in saved_values(issued) if k.startswith("cleanenv_nginx_")]
 
 
 @pytest.mark.parametrize(("line", "message"), [

@@ -36,7 +36,8 @@ def build(target: Path, *args: str) -> subprocess.CompletedProcess[str]:
 
 # --- the snap's metadata --------------------------------------------------------------
 
-def test_snapcraft_yaml_matches_what_certbots_snap_expects() -> None:
+def test_snapcraft_yaml_matches_what_certbots_snap_expects(tmp_path: Path) -> None:
+    import certbot
     from certbot._internal import snap_config
 
     meta = yaml.safe_load(SNAPCRAFT.read_text())
@@ -45,7 +46,11 @@ def test_snapcraft_yaml_matches_what_certbots_snap_expects() -> None:
     slot = meta["slots"]["certbot"]
     assert (slot["interface"], slot["content"]) == ("content", "certbot-1")
     assert slot["read"] == ["$SNAP/lib/python3.12/site-packages"]
-    assert snap_config.CURRENT_PYTHON_VERSION_STRING in slot["read"][0]
+    snap_python = getattr(snap_config, "CURRENT_PYTHON_VERSION_STRING", None)
+    if snap_python is not None:
+        assert snap_python in slot["read"][0]
+    else:  # a Certbot from before core24 snaps (python3.8): our post-refresh hook refuses it
+        assert run_hook(tmp_path, certbot.__version__).returncode != 0
     plug = meta["plugs"]["certbot-metadata"]
     assert (plug["interface"], plug["content"], plug["target"]) == \
         ("content", "metadata-1", "$SNAP/certbot-shared")
@@ -104,18 +109,25 @@ def test_build_check_refuses_strays_and_missing_package(built_plugin: Path, tmp_
 
 # --- the post-refresh hook ------------------------------------------------------------
 
+def run_hook(tmp_path: Path, version: str | None) -> subprocess.CompletedProcess[str]:
+    """Run post-refresh as snapd would, with Certbot's slot holding ``version`` (or nothing)."""
+    shared = tmp_path / "snap" / "certbot-shared"
+    shared.mkdir(parents=True)
+    if version is not None:
+        (shared / "certbot-version.txt").write_text(version)
+    (tmp_path / "data").mkdir()
+    return subprocess.run([str(HOOK)], env={"SNAP": str(tmp_path / "snap"),
+                                            "SNAP_DATA": str(tmp_path / "data"),
+                                            "PATH": "/usr/bin:/bin"},
+                          capture_output=True, text=True, check=False)
+
+
 @pytest.mark.parametrize(("version", "refuses"), [
     ("5.8.0", False), ("3.0.0", False), ("10.0.0", False), ("3.2.0\n", False),
     ("2.11.0", True), ("1.32.2", True),
 ])
 def test_post_refresh_hook(tmp_path: Path, version: str, refuses: bool) -> None:
-    (tmp_path / "snap" / "certbot-shared").mkdir(parents=True)
-    (tmp_path / "snap" / "certbot-shared" / "certbot-version.txt").write_text(version)
-    (tmp_path / "data").mkdir()
-    result = subprocess.run([str(HOOK)], env={"SNAP": str(tmp_path / "snap"),
-                                              "SNAP_DATA": str(tmp_path / "data"),
-                                              "PATH": "/usr/bin:/bin"},
-                            capture_output=True, text=True, check=False)
+    result = run_hook(tmp_path, version)
     assert (result.returncode != 0) is refuses
     if refuses:
         assert "needs Certbot 3.0.0 or newer" in result.stderr
@@ -125,14 +137,7 @@ def test_post_refresh_hook(tmp_path: Path, version: str, refuses: bool) -> None:
 @pytest.mark.parametrize("content", [None, "garbage"])
 def test_post_refresh_hook_without_a_readable_version(tmp_path: Path,
                                                       content: str | None) -> None:
-    (tmp_path / "snap" / "certbot-shared").mkdir(parents=True)
-    if content is not None:
-        (tmp_path / "snap" / "certbot-shared" / "certbot-version.txt").write_text(content)
-    (tmp_path / "data").mkdir()
-    result = subprocess.run([str(HOOK)], env={"SNAP": str(tmp_path / "snap"),
-                                              "SNAP_DATA": str(tmp_path / "data"),
-                                              "PATH": "/usr/bin:/bin"},
-                            capture_output=True, text=True, check=False)
+    result = run_hook(tmp_path, content)
     assert result.returncode == 0
     assert "not checking" in (tmp_path / "data" / "debuglog").read_text()
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 from certbot import configuration, errors, interfaces
@@ -244,3 +245,100 @@ def test_warns_when_stock_plugin_authenticates(make_configurator: MakeConf, site
     assert bool(warnings) is warns
     if warns:
         assert "-a cleanenv-nginx -i cleanenv-nginx" in warnings[0]
+
+
+# --- behaviour the stock tests check through a mocked subprocess (tests/matrix) -----------
+
+BANNER = ("nginx version: nginx/1.25.3\nbuilt with OpenSSL 3.0.15 3 Sep 2024\n"
+          "TLS SNI support enabled\nconfigure arguments: --with-http_ssl_module\n")
+
+
+def banner_ctl(directory: Path, banner: str, stream: str) -> Path:
+    """A ctl that prints ``banner`` for ``-V`` on ``stream`` (1 or 2) and passes ``-t``."""
+    (directory / "banner").write_text(banner)
+    ctl = directory / "nginx-banner"
+    ctl.write_text(f'#!/bin/sh\ncase " $* " in *" -V "*) cat "{directory}/banner" >&{stream};; '
+                   "esac\nexit 0\n")
+    ctl.chmod(0o755)
+    return ctl
+
+
+@pytest.mark.parametrize("stream", ["1", "2"], ids=["stdout", "stderr"])
+def test_version_probe_runs_through_our_runner(make_configurator: MakeConf, site_factory: MakeSite,
+                                               tmp_path: Path, stream: str) -> None:
+    """prepare() learns nginx's and OpenSSL's versions from ``-V`` run by us, on either stream."""
+    site = site_factory()
+    ctl = banner_ctl(tmp_path, BANNER, stream)
+    plugin = make_configurator("--cleanenv-nginx-server-root", str(site.root),
+                               "--cleanenv-nginx-ctl", str(ctl))
+    plugin.prepare()
+    assert plugin.version == (1, 25, 3)
+    assert plugin.openssl_version == "3.0.15"
+
+
+@pytest.mark.nginx
+def test_version_probe_on_real_nginx(make_configurator: MakeConf, site_factory: MakeSite,
+                                     nginx_bin: str) -> None:
+    site = site_factory()
+    plugin = make_configurator("--cleanenv-nginx-server-root", str(site.root))
+    plugin.prepare()
+    said = runner.run_nginx([nginx_bin, "-v"], {}, timeout=10).output
+    assert said.strip() == f"nginx version: nginx/{'.'.join(map(str, plugin.version))}"
+
+
+def test_banner_without_version_is_a_plugin_error(make_configurator: MakeConf,
+                                                  site_factory: MakeSite, tmp_path: Path) -> None:
+    site = site_factory()
+    plugin = make_configurator("--cleanenv-nginx-server-root", str(site.root),
+                               "--cleanenv-nginx-ctl", str(banner_ctl(tmp_path, "blah 0.0.1", "2")))
+    with pytest.raises(errors.PluginError, match="Unable to find Nginx version"):
+        plugin.prepare()
+
+
+@pytest.mark.nginx
+def test_restart_fails_when_start_fails_too(make_configurator: MakeConf, site_factory: MakeSite,
+                                            tmp_path: Path, nginx_bin: str) -> None:
+    """Not running and cannot start (port taken): reload, then start, then nginx's words."""
+    site = site_factory()
+    ctl, log = recording_ctl(tmp_path, nginx_bin)
+    plugin = make_configurator("--cleanenv-nginx-server-root", str(site.root),
+                               "--cleanenv-nginx-ctl", str(ctl),
+                               "--cleanenv-nginx-sleep-seconds", "0")
+    plugin.prepare()
+    site.conf.write_text(site.conf.read_text().replace("events {", "events { bogus_directive;"))
+    with pytest.raises(errors.MisconfigurationError,
+                       match=r'nginx restart failed:\n.*unknown directive "bogus_directive"'):
+        plugin.restart()
+    assert [call.argv[-2:] for call in recorded_calls(log)][-2:] == \
+        [["-s", "reload"], ["-c", str(site.conf)]]
+
+
+def test_ctl_gone_after_prepare_is_a_misconfiguration(make_configurator: MakeConf,
+                                                      site_factory: MakeSite,
+                                                      tmp_path: Path) -> None:
+    """nginx removed between prepare() and the reload: a one-line Certbot error, no OSError."""
+    site = site_factory()
+    ctl = banner_ctl(tmp_path, BANNER, "2")
+    plugin = make_configurator("--cleanenv-nginx-server-root", str(site.root),
+                               "--cleanenv-nginx-ctl", str(ctl))
+    plugin.prepare()
+    ctl.unlink()
+    with pytest.raises(errors.MisconfigurationError, match=f"Could not run {ctl} -c"):
+        plugin.restart()
+
+
+@pytest.mark.nginx
+def test_restart_keeps_the_stock_sleep(make_configurator: MakeConf, site_factory: MakeSite,
+                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """Until reload confirmation lands, a reload is followed by sleep-seconds, as stock."""
+    import certbot_cleanenv.configurator as module
+
+    site = site_factory()
+    plugin = make_configurator("--cleanenv-nginx-server-root", str(site.root),
+                               "--cleanenv-nginx-sleep-seconds", "2")
+    plugin.prepare()
+    site.start()
+    slept: list[float] = []
+    monkeypatch.setattr(module, "time", SimpleNamespace(sleep=slept.append))  # ours only
+    plugin.restart()
+    assert slept == [2]

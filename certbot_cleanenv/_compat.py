@@ -7,10 +7,12 @@ private modules.
 """
 from __future__ import annotations
 
+import importlib
 from importlib import metadata
+from types import ModuleType
 from typing import TYPE_CHECKING
 
-__all__ = ["StockConfigurator", "load_stock_configurator"]
+__all__ = ["StockConfigurator", "load_stock_configurator", "stock_module"]
 
 STOCK_ENTRY_POINT = "nginx"
 ENTRY_POINT_GROUP = "certbot.plugins"
@@ -40,6 +42,12 @@ def load_stock_configurator() -> type:
             "certbot-cleanenv needs Certbot's Nginx plugin: install certbot-nginx "
             "next to certbot") from error
     return NginxConfigurator  # type: ignore[no-any-return,unused-ignore]
+
+
+def stock_module(name: str) -> ModuleType:
+    """A module beside the stock configurator (e.g. ``nginxparser``), in either layout."""
+    package = StockConfigurator.__module__.rsplit(".", 1)[0]
+    return importlib.import_module(f"{package}.{name}")
 
 
 if TYPE_CHECKING:  # type-check against the layout installed in the dev venv (>= 5.5)

@@ -10,14 +10,15 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 import time
 from collections.abc import Callable
 from typing import Any
 
 from certbot import errors
 
-from certbot_cleanenv import environ, policy, runner
-from certbot_cleanenv._compat import StockConfigurator
+from certbot_cleanenv import banner, environ, policy, runner, start
+from certbot_cleanenv._compat import StockConfigurator, stock_module
 
 logger = logging.getLogger(__name__)
 
@@ -33,6 +34,7 @@ class CleanEnvConfigurator(StockConfigurator):
         #: Absolute path of nginx, resolved in prepare() against the child's PATH.
         self._ctl: str | None = None
         self._warned_kept: set[str] = set()
+        self._warned_banner = False
         #: The seam every nginx child goes through (tests may record it).
         self.run_child: Callable[..., runner.ChildResult] = runner.run_nginx
 
@@ -53,6 +55,15 @@ class CleanEnvConfigurator(StockConfigurator):
             metavar="SECONDS",
             help="Kill an nginx command (and its process group) that runs longer than "
                  "this. (default: 60)")
+        add("start", default="auto", type=start.parse_start_mode,
+            metavar="{auto,systemd,direct,never}",
+            help="How to start nginx when a reload finds it not running: 'systemd' runs "
+                 "'systemctl start' on --cleanenv-nginx-unit (the daemon gets its unit's "
+                 "environment and security context); 'direct' starts nginx itself, in the "
+                 "clean environment; 'never' fails and says so; 'auto' is systemd when "
+                 "systemd runs the host and has the unit, else direct. (default: auto)")
+        add("unit", default=start.DEFAULT_UNIT, type=start.parse_unit, metavar="UNIT",
+            help="The systemd unit that runs nginx. (default: nginx.service)")
 
     def conf(self, var: str) -> Any:
         """Read an option; ``ctl`` reads back as the absolute path found by prepare().
@@ -67,6 +78,14 @@ class CleanEnvConfigurator(StockConfigurator):
     def timeout(self) -> float:
         """The time limit for each nginx child, validated again like the policy."""
         return policy.parse_timeout(self.conf("timeout"))
+
+    def start_mode(self) -> start.StartMode:
+        """How to start nginx when it is not running, validated again like the policy."""
+        return start.parse_start_mode(self.conf("start"))
+
+    def unit(self) -> str:
+        """The systemd unit that runs nginx, validated again like the policy."""
+        return start.parse_unit(self.conf("unit"))
 
     def env_policy(self) -> policy.EnvPolicy:
         """The policy our options describe (validated again: see policy_from_config)."""
@@ -85,6 +104,8 @@ class CleanEnvConfigurator(StockConfigurator):
         """Resolve nginx in the child's PATH, then prepare as the stock plugin does."""
         try:  # renewal files can hold values argparse never saw (None, True, False)
             self.timeout()
+            self.start_mode()
+            self.unit()
             env = self.child_env().env
         except policy.OptionValueError as error:
             raise errors.PluginError(str(error)) from error
@@ -109,12 +130,22 @@ class CleanEnvConfigurator(StockConfigurator):
 
     def _run(self, *args: str) -> runner.ChildResult:
         """Run ``nginx -c <conf> ARGS`` through the runner with the clean environment."""
+        return self._run_argv([self.conf("ctl"), "-c", self.nginx_conf, *args])
+
+    def _run_argv(self, argv: list[str]) -> runner.ChildResult:
+        """Run any child (nginx, systemctl) through the runner with the clean environment."""
         env_policy = self.env_policy()
         child = self.child_env(env_policy)
-        argv = [self.conf("ctl"), "-c", self.nginx_conf, *args]
         logger.debug("Running %s with env-policy %s; %s", " ".join(argv), env_policy.mode,
                      child.summary())
         return self.run_child(argv, child.env, timeout=self.timeout())
+
+    def _systemctl(self, *args: str) -> runner.ChildResult:
+        """Run ``systemctl ARGS``, found in the PATH the child gets, bounded like nginx."""
+        systemctl = runner.resolve_executable(
+            "systemctl", self.child_env().env,
+            hint="install systemd's systemctl or choose another --cleanenv-nginx-start")
+        return self._run_argv([systemctl, *args])
 
     def config_test(self) -> None:
         """``nginx -t`` in the clean environment.
@@ -127,25 +158,111 @@ class CleanEnvConfigurator(StockConfigurator):
                 f"Error while running {result.command}.\n\n{result.output}")
 
     def restart(self) -> None:
-        """Reload nginx, or start it if the reload fails (as stock), in the clean environment.
+        """Reload nginx in the clean environment; if that fails, start it by the start policy.
 
         :raises .errors.MisconfigurationError: if neither works, or a command times out.
         """
         reload = self._run("-s", "reload")
         if reload.returncode != 0:
             logger.debug("nginx reload failed:\n%s", reload.output)
-            start = self._run()
-            if start.returncode != 0:
-                raise errors.MisconfigurationError(f"nginx restart failed:\n{start.output}")
+            self._start(reload)
         # Stock behaviour, kept until reload confirmation lands: nginx has applied the
         # new configuration only some time after the signal.
         sleep_seconds = self.conf("sleep-seconds")
         if sleep_seconds > 0:
             time.sleep(sleep_seconds)
 
+    def _start(self, reload: runner.ChildResult) -> None:
+        """Start nginx after a failed reload, the way ``--cleanenv-nginx-start`` says."""
+        mode = self.start_mode()
+        booted = start.systemd_booted()
+        loaded = mode == "auto" and booted and self._unit_loaded()
+        path = start.choose_start(mode, systemd_booted=booted, unit_loaded=loaded)
+        logger.debug("--cleanenv-nginx-start %s: systemd runs the host: %s; %s loaded: %s; "
+                     "starting: %s", mode, booted, self.unit(), loaded, path)
+        failure = (f"{reload.command} failed ({_status(reload)})"
+                   + (f": {runner.last_lines(reload.output)}" if reload.output.strip() else ""))
+        if path == "never":
+            raise errors.MisconfigurationError(
+                f"{failure}. Certbot did not start nginx (--cleanenv-nginx-start never): if "
+                f"nginx is not running, start it with systemctl start {self.unit()} (or your "
+                "service manager) and run Certbot again")
+        if path == "systemd":
+            self._start_with_systemd(failure)
+            return
+        self._start_directly(failure)
+
+    def _unit_loaded(self) -> bool:
+        """Whether systemd knows the unit (asked only when a start is due)."""
+        try:
+            shown = self._systemctl("show", "--property=LoadState", "--value", self.unit())
+        except errors.NoInstallationError:
+            return False
+        return shown.returncode == 0 and start.unit_is_loaded(shown.output)
+
+    def _start_with_systemd(self, failure: str) -> None:
+        unit = self.unit()
+        if self._systemctl("is-active", "--quiet", unit).returncode == 0:
+            raise errors.MisconfigurationError(  # running: a start would do nothing
+                f"{failure}; {unit} is active, so nginx runs but did not take the new "
+                "configuration")
+        logger.info("nginx was not running (%s); starting it with systemctl start %s",
+                    failure, unit)
+        started = self._systemctl("start", unit)
+        if started.returncode != 0:
+            raise errors.MisconfigurationError(
+                f"nginx restart failed: systemctl start {unit} ({_status(started)}): "
+                f"{runner.last_lines(started.output)}; see journalctl -u {unit}")
+
+    def _start_directly(self, failure: str) -> None:
+        if start.sets_daemon_off(self.parser.parsed, self.nginx_conf,
+                                 self.parser.root):
+            raise errors.MisconfigurationError(
+                f"{failure}. Certbot will not start nginx itself: {self.nginx_conf} says "
+                "'daemon off;', so nginx would stay in the foreground. Start it with its "
+                "service manager, or use --cleanenv-nginx-start systemd")
+        logger.info("nginx reload failed (%s); starting nginx directly: %s -c %s", failure,
+                    self.conf("ctl"), self.nginx_conf)
+        started = self._run()
+        if started.returncode != 0:
+            raise errors.MisconfigurationError(
+                f"nginx restart failed: {started.command} ({_status(started)}):\n{started.output}")
+
     def _nginx_version(self) -> str:
-        """``nginx -V`` in the clean environment (stdout and stderr, as nginx may use either)."""
-        return self._run("-V").output
+        """``nginx -V`` in the clean environment, made readable for the stock parser.
+
+        Both streams are read, as builds differ; an odd banner (Tengine, no version
+        digits, a wrapper's own lines) gets a warning, once, instead of a failure.
+        """
+        read = banner.normalise_banner(self._run("-V").output)
+        if read.warning and not self._warned_banner:
+            logger.warning("%s", read.warning)
+            self._warned_banner = True
+        return read.text
+
+    def save(self, title: str | None = None, temporary: bool = False) -> None:
+        """Save as stock, then check that every changed file is on disk in full.
+
+        The stock parser logs a failed write (disk full, read-only file system) and
+        carries on, leaving a truncated file behind; an error here instead makes
+        Certbot roll the change back from its checkpoint.
+
+        :raises .errors.PluginError: naming the file that was not written.
+        """
+        super().save(title, temporary)
+        dumps = stock_module("nginxparser").dumps
+        for filename, tree in self.parser.parsed.items():
+            if not tree.is_dirty():
+                continue
+            try:
+                with open(filename, encoding="utf-8") as written:
+                    complete = written.read() == dumps(tree)
+            except (OSError, UnicodeDecodeError) as error:
+                raise errors.PluginError(f"Could not read back {filename}: {error}") from error
+            if not complete:
+                raise errors.PluginError(
+                    f"Could not write {filename} in full (disk full or read-only?); "
+                    "the change is rolled back")
 
     def policy_summary(self) -> str:
         """The active policy and what it would remove right now, names only."""
@@ -164,3 +281,13 @@ class CleanEnvConfigurator(StockConfigurator):
             return f"cleanenv-nginx: {self.policy_summary()}"
         except policy.OptionValueError as error:
             return f"cleanenv-nginx: invalid option: {error}"
+
+
+def _status(result: runner.ChildResult) -> str:
+    """``exit status N`` or ``killed by SIGNAME``: how a child ended, for error messages."""
+    if result.returncode < 0:
+        try:
+            return f"killed by {signal.Signals(-result.returncode).name}"
+        except ValueError:
+            return f"killed by signal {-result.returncode}"
+    return f"exit status {result.returncode}"

@@ -69,9 +69,12 @@ def run_nginx(argv: Sequence[str], env: Mapping[str, str], timeout: float) -> Ch
             returncode = proc.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
             _kill_group(proc)
+            out.seek(0)
+            said = last_lines(out.read().decode("utf-8", errors="replace"))
             raise ChildTimeoutError(
                 f"{command} did not finish within {timeout:g} s "
                 "(--cleanenv-nginx-timeout); it was killed with its process group"
+                + (f"; its last output: {said}" if said else "; it printed nothing")
             ) from None
         except BaseException:  # Ctrl-C: its own session keeps it from the terminal's signal
             _kill_group(proc)
@@ -79,6 +82,16 @@ def run_nginx(argv: Sequence[str], env: Mapping[str, str], timeout: float) -> Ch
         out.seek(0)
         output = out.read().decode("utf-8", errors="replace")
     return ChildResult(tuple(argv), returncode, output)
+
+
+def last_lines(output: str, count: int = 3, limit: int = 400) -> str:
+    """The last ``count`` non-blank lines of ``output`` on one line, at most ``limit`` chars.
+
+    Errors stay one line (Certbot shows them as such) yet still carry nginx's own words.
+    """
+    lines = [line.strip() for line in output.splitlines() if line.strip()][-count:]
+    joined = " | ".join(lines)
+    return joined if len(joined) <= limit else "..." + joined[-(limit - 3):]
 
 
 def _kill_group(proc: subprocess.Popen[bytes]) -> None:
@@ -93,7 +106,9 @@ def _kill_group(proc: subprocess.Popen[bytes]) -> None:
         proc.wait(timeout=_REAP_SECONDS)
 
 
-def resolve_executable(name: str, env: Mapping[str, str]) -> str:
+def resolve_executable(name: str, env: Mapping[str, str], *,
+                       hint: str = "install nginx or set --cleanenv-nginx-ctl to its "
+                                   "absolute path") -> str:
     """Find ``name`` the way the child's ``execvpe`` will: in the *child's* PATH.
 
     Certbot's ``util.exe_exists`` looks in Certbot's own PATH, which is not the one the
@@ -117,7 +132,7 @@ def resolve_executable(name: str, env: Mapping[str, str]) -> str:
             return candidate
     raise errors.NoInstallationError(
         f"Could not find an executable {name!r} in the PATH nginx would run with "
-        f"({':'.join(searched)}); install nginx or set --cleanenv-nginx-ctl to its absolute path")
+        f"({':'.join(searched)}); {hint}")
 
 
 def _is_executable_file(path: str) -> bool:

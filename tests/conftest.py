@@ -19,7 +19,7 @@ from certbot._internal import cli
 from certbot._internal.plugins import disco
 
 from certbot_cleanenv.configurator import CleanEnvConfigurator
-from tests.fixtures import net, pki, venvs
+from tests.fixtures import faults, net, pki, venvs
 from tests.fixtures.acme import Pebble
 from tests.fixtures.certbot import Certbot
 from tests.fixtures.nginx import NginxSite, nginx_binary
@@ -164,3 +164,11 @@ def pytest_configure(config: pytest.Config) -> None:
         raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, interrupted)
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """Print the fault-injection table (tests/test_faults.py) when those tests ran."""
+    if faults.TABLE:
+        terminalreporter.section("fault injection")
+        for line in faults.format_table(faults.TABLE):
+            terminalreporter.write_line(line)

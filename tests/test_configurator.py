@@ -59,7 +59,7 @@ def test_subclasses_the_stock_configurator_of_this_certbot() -> None:
     overridden = {name for name in vars(CleanEnvConfigurator)
                   if name in vars(stock) and not name.startswith(("__", "_abc"))}
     assert overridden == {"add_parser_arguments", "prepare", "config_test", "restart",
-                          "_nginx_version", "more_info", "description"}
+                          "_nginx_version", "more_info", "description", "save"}
 
 
 def test_stock_options_under_our_prefix(make_configurator: MakeConf, tmp_path: Path) -> None:
@@ -286,12 +286,41 @@ def test_version_probe_on_real_nginx(make_configurator: MakeConf, site_factory: 
     assert said.strip() == f"nginx version: nginx/{'.'.join(map(str, plugin.version))}"
 
 
-def test_banner_without_version_is_a_plugin_error(make_configurator: MakeConf,
-                                                  site_factory: MakeSite, tmp_path: Path) -> None:
+ODD_BANNERS = [
+    ("nginx version: openresty/1.21.4.1\n" + BANNER.split("\n", 1)[1], (1, 21, 4, 1), False),
+    ("Tengine version: Tengine/2.3.3 (nginx/1.18.0)\n" + BANNER.split("\n", 1)[1],
+     (1, 18, 0), True),
+    ("nginx version: nginx/\n" + BANNER.split("\n", 1)[1], (1, 13, 0), True),
+    ("blah 0.0.1\n" + BANNER.split("\n", 1)[1], (1, 13, 0), True),
+    ("wrapper: starting nginx\n" + BANNER, (1, 25, 3), False),
+]
+
+
+@pytest.mark.parametrize(("text", "version", "warns"), ODD_BANNERS,
+                         ids=["openresty", "tengine", "no-digits", "no-version", "wrapper"])
+def test_odd_banners_warn_and_go_on(make_configurator: MakeConf, site_factory: MakeSite,
+                                    tmp_path: Path, caplog: pytest.LogCaptureFixture,
+                                    text: str, version: tuple[int, ...], warns: bool) -> None:
+    """An -V banner the stock parser cannot read gets a version and one warning, no failure."""
     site = site_factory()
     plugin = make_configurator("--cleanenv-nginx-server-root", str(site.root),
-                               "--cleanenv-nginx-ctl", str(banner_ctl(tmp_path, "blah 0.0.1", "2")))
-    with pytest.raises(errors.PluginError, match="Unable to find Nginx version"):
+                               "--cleanenv-nginx-ctl", str(banner_ctl(tmp_path, text, "1")))
+    plugin.prepare()
+    assert plugin.version == version
+    assert plugin.openssl_version == "3.0.15"
+    ours = [r for r in caplog.records if r.name == "certbot_cleanenv.configurator"
+            and "nginx -V" in r.getMessage()]
+    assert len(ours) == (1 if warns else 0)
+
+
+def test_banner_without_ssl_module_still_fails_clearly(make_configurator: MakeConf,
+                                                       site_factory: MakeSite,
+                                                       tmp_path: Path) -> None:
+    site = site_factory()
+    plugin = make_configurator("--cleanenv-nginx-server-root", str(site.root),
+                               "--cleanenv-nginx-ctl",
+                               str(banner_ctl(tmp_path, "nginx version: nginx/1.2.3\n", "2")))
+    with pytest.raises(errors.PluginError, match="missing SSL module"):
         plugin.prepare()
 
 
@@ -307,7 +336,8 @@ def test_restart_fails_when_start_fails_too(make_configurator: MakeConf, site_fa
     plugin.prepare()
     site.conf.write_text(site.conf.read_text().replace("events {", "events { bogus_directive;"))
     with pytest.raises(errors.MisconfigurationError,
-                       match=r'nginx restart failed:\n.*unknown directive "bogus_directive"'):
+                       match=r'nginx restart failed: .* \(exit status 1\):\n'
+                             r'.*unknown directive "bogus_directive"'):
         plugin.restart()
     assert [call.argv[-2:] for call in recorded_calls(log)][-2:] == \
         [["-s", "reload"], ["-c", str(site.conf)]]

@@ -15,12 +15,16 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+import configobj
 from certbot import errors
 
-from certbot_cleanenv import banner, environ, policy, runner, start
+from certbot_cleanenv import banner, environ, policy, renewal_check, runner, start
 from certbot_cleanenv._compat import StockConfigurator, stock_module
 
 logger = logging.getLogger(__name__)
+
+#: Renewal files already warned about in this process (Certbot makes a plugin per lineage).
+_WARNED_RENEWAL_FILES: set[str] = set()
 
 
 class CleanEnvConfigurator(StockConfigurator):
@@ -111,7 +115,37 @@ class CleanEnvConfigurator(StockConfigurator):
             raise errors.PluginError(str(error)) from error
         self._ctl = runner.resolve_executable(super().conf("ctl"), env)
         self._warn_if_stock_authenticator()
+        self._warn_about_ignored_renewal_keys()
+        if not os.path.isfile(self.nginx_conf):
+            raise errors.NoInstallationError(
+                f"No nginx.conf in {self.conf('server-root')} (--cleanenv-nginx-server-root "
+                "names nginx's configuration directory, e.g. /etc/nginx)")
         super().prepare()
+
+    @classmethod
+    def option_names(cls) -> set[str]:
+        """Our options (stock ones included) as renewal files spell them: ``server_root``."""
+        names: set[str] = set()
+        cls.add_parser_arguments(lambda name, *args, **kwargs: names.add(name.replace("-", "_")))
+        return names
+
+    def _warn_about_ignored_renewal_keys(self) -> None:
+        """Warn, once per file, about renewal keys Certbot would silently drop for us."""
+        directory = getattr(self.config, "renewal_configs_dir", None)
+        if not directory or not os.path.isdir(directory):
+            return
+        known = self.option_names()
+        for entry in sorted(os.listdir(directory)):
+            path = os.path.join(directory, entry)
+            if not entry.endswith(".conf") or path in _WARNED_RENEWAL_FILES:
+                continue
+            _WARNED_RENEWAL_FILES.add(path)
+            try:
+                params = configobj.ConfigObj(path, interpolation=False)["renewalparams"]
+            except (OSError, configobj.ConfigObjError, KeyError):
+                continue  # Certbot reports files it cannot read
+            for warning in renewal_check.renewal_warnings(params, known):
+                logger.warning("%s: %s", path, warning)
 
     def _warn_if_stock_authenticator(self) -> None:
         """Warn when we install but the stock plugin authenticates.

@@ -65,6 +65,11 @@ def parse_mode(value: str) -> Mode:
 def _split_names(value: object, option: str) -> list[str]:
     if isinstance(value, str):
         items = value.split(",")
+        if items[-1].strip() == "" and len(items) > 1:
+            items.pop()  # "A," is how configobj writes a one-item list: users copy it
+        if any(not item.strip() for item in items):
+            raise OptionValueError(
+                f"empty variable name in {option} {value!r}: give NAME[,NAME...]")
     elif isinstance(value, (list, tuple)) and all(isinstance(item, str) for item in value):
         items = list(value)
     else:  # e.g. None from a renewal file: Certbot eval()s None/True/False

@@ -33,17 +33,33 @@ def test_help_lists_every_option_and_readme_documents_it(tmp_path: Path) -> None
     help_text = certbot(tmp_path, "--help", "cleanenv-nginx").stdout
     flags = sorted(set(re.findall(r"--cleanenv-nginx-[a-z-]+", help_text)))
     assert flags == sorted(f"--cleanenv-nginx-{name}" for name in (
-        "server-root", "ctl", "sleep-seconds", "env-policy", "keep-env", "drop-env", "timeout"))
+        "server-root", "ctl", "sleep-seconds", "env-policy", "keep-env", "drop-env", "timeout",
+        "start", "unit"))
     table = README.read_text().split("Options\n-------")[1].split("Environment policies")[0]
     for flag in flags:
         assert f"``{flag} " in table, f"{flag} missing from README's options table"
 
 
-@pytest.mark.parametrize(("args", "message"), [
+BAD_VALUES = [
     (["--cleanenv-nginx-env-policy", "bogus"], "unknown environment policy 'bogus'"),
+    (["--cleanenv-nginx-start", "sometimes"], "unknown start mode 'sometimes'"),
+    (["--cleanenv-nginx-unit=-nginx"], "invalid systemd unit name '-nginx'"),
+    (["--cleanenv-nginx-unit", "a b"], "invalid systemd unit name 'a b'"),
+    (["--cleanenv-nginx-keep-env", "FOO=BAR"], "invalid variable name 'FOO=BAR'"),
     (["--cleanenv-nginx-keep-env", "1X"], "invalid variable name '1X'"),
+    (["--cleanenv-nginx-keep-env", "A B"], "invalid variable name 'A B'"),
+    (["--cleanenv-nginx-keep-env", ""], "empty variable name"),
+    (["--cleanenv-nginx-drop-env", "A,,B"], "empty variable name"),
+    (["--cleanenv-nginx-drop-env", "*"], "invalid variable name '*'"),
+    (["--cleanenv-nginx-timeout", "abc"], "invalid timeout 'abc'"),
     (["--cleanenv-nginx-timeout", "0"], "invalid timeout '0'"),
-])
+    (["--cleanenv-nginx-timeout", "-5"], "invalid timeout '-5'"),
+    (["--cleanenv-nginx-timeout", "nan"], "invalid timeout 'nan'"),
+]
+
+
+@pytest.mark.parametrize(("args", "message"), BAD_VALUES,
+                         ids=[" ".join(args) for args, _ in BAD_VALUES])
 def test_bad_option_value_is_one_line_usage_error(tmp_path: Path, args: list[str],
                                                   message: str) -> None:
     result = certbot(tmp_path, "plugins", *args)

@@ -18,17 +18,25 @@ ParseConfig = Callable[..., configuration.NamespaceConfig]
 
 @pytest.mark.parametrize(("value", "expected"), [
     ("HOME", ("HOME",)), ("HOME,LANG", ("HOME", "LANG")), (" HOME , LANG ,", ("HOME", "LANG")),
-    (["HOME", "LANG"], ("HOME", "LANG")), (["HOME"], ("HOME",)), ("", ()), ([], ()),
+    (["HOME", "LANG"], ("HOME", "LANG")), (["HOME"], ("HOME",)), ("HOME,", ("HOME",)), ([], ()),
     ("A,A", ("A",)), ("_x1", ("_x1",)),
 ])
 def test_keep_env_accepts_string_or_list(value: str | list[str], expected: tuple[str, ...]) -> None:
     assert policy.parse_keep_env(value) == expected
 
 
-@pytest.mark.parametrize("value", ["FOO=BAR", "1X", "A B", "A-B", "X*", "*", "A,,B=", "é"])
+@pytest.mark.parametrize("value", ["FOO=BAR", "1X", "A B", "A-B", "X*", "*", "A,B=", "é"])
 def test_keep_env_rejects_invalid_names(value: str) -> None:
     with pytest.raises(OptionValueError, match="invalid variable name"):
         policy.parse_keep_env(value)
+
+
+@pytest.mark.parametrize("value", ["", " ", "A,,B", ",A", ",", "A, ,"])
+@pytest.mark.parametrize("parse", [policy.parse_keep_env, policy.parse_drop_env],
+                         ids=["keep", "drop"])
+def test_empty_names_are_refused(parse: Callable[[str], tuple[str, ...]], value: str) -> None:
+    with pytest.raises(OptionValueError, match="empty variable name"):
+        parse(value)
 
 
 @pytest.mark.parametrize(("value", "expected"), [

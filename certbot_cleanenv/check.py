@@ -45,6 +45,7 @@ class Report:
 
     snap: bool
     fips: str | None
+    snap_installed: list[str]  # Certbot snaps found on this host, where snapd mounts them
     ctl: str
     policy: str
     removed: list[dict[str, str]]
@@ -90,12 +91,22 @@ def check(server_root: str, ctl: str, policy: EnvPolicy, timeout: float,
         (inherited.test.ok, scrubbed.test.ok)]
     return Report(
         snap="SNAP" in inherited_env and "CERTBOT_SNAPPED" in inherited_env,
-        fips=fips_state(), ctl=absolute, policy=policy.mode,
+        fips=fips_state(), snap_installed=certbot_snaps(), ctl=absolute, policy=policy.mode,
         removed=[{"name": environ.printable_name(c.name), "reason": c.reason}
                  for c in child.changes],
         inherited=inherited, scrubbed=scrubbed,
         diagnosis=diagnose(inherited.test.output) if code == ONLY_SCRUBBED_PASSES else None,
         exit_code=code)
+
+
+def certbot_snaps(mount_dirs: tuple[str, ...] = ("/snap", "/var/lib/snapd/snap")) -> list[str]:
+    """Where a Certbot snap is installed (its ``current`` link), under snapd's mount dirs.
+
+    The shell running ``check`` is rarely the snap's own, so its variables alone would
+    nearly always say "not a snap" on hosts that renew from the snap's timer.
+    """
+    return [path for path in (os.path.join(d, "certbot", "current") for d in mount_dirs)
+            if os.path.exists(path)]
 
 
 def render(report: Report) -> str:
@@ -110,6 +121,9 @@ def render(report: Report) -> str:
         report.fips, report.fips)
     lines = [
         f"Certbot from a snap: {'yes (SNAP and CERTBOT_SNAPPED are set)' if report.snap else 'no'}",
+        "Certbot snap on this host: " + (", ".join(report.snap_installed) or "none found")
+        + (" (certbot renew from its timer runs there: use the snap plugin)"
+           if report.snap_installed and not report.snap else ""),
         f"Host FIPS mode: {fips}",
         f"nginx: {report.ctl}",
         f"Removed by env-policy {report.policy} (names only):",

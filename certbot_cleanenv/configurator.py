@@ -25,6 +25,7 @@ logger = logging.getLogger(__name__)
 
 #: Renewal files already warned about in this process (Certbot makes a plugin per lineage).
 _WARNED_RENEWAL_FILES: set[str] = set()
+_WARNED_MIXED_PLUGINS: list[bool] = []
 
 
 class CleanEnvConfigurator(StockConfigurator):
@@ -142,8 +143,10 @@ class CleanEnvConfigurator(StockConfigurator):
             _WARNED_RENEWAL_FILES.add(path)
             try:
                 params = configobj.ConfigObj(path, interpolation=False)["renewalparams"]
-            except (OSError, configobj.ConfigObjError, KeyError):
+            except (OSError, ValueError, configobj.ConfigObjError, KeyError):
                 continue  # Certbot reports files it cannot read
+            if not isinstance(params, dict):
+                continue
             for warning in renewal_check.renewal_warnings(params, known):
                 logger.warning("%s: %s", path, warning)
 
@@ -155,7 +158,9 @@ class CleanEnvConfigurator(StockConfigurator):
         """
         config = self.config
         if getattr(config, "installer", None) == self.name and \
-                getattr(config, "authenticator", None) == "nginx":
+                getattr(config, "authenticator", None) == "nginx" and \
+                not _WARNED_MIXED_PLUGINS:
+            _WARNED_MIXED_PLUGINS.append(True)  # once per process: renew makes one per lineage
             logger.warning(
                 "%s is the installer but the stock nginx plugin is the authenticator: its "
                 "http-01 reload still runs nginx with Certbot's environment. Use "

@@ -14,7 +14,7 @@ from __future__ import annotations
 import os.path
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import NamedTuple
 
 from certbot_cleanenv.policy import EnvPolicy
@@ -107,7 +107,7 @@ class ChildEnv:
     :ivar kept_in_snap: names the keep list saved although their value points into a snap.
     """
 
-    env: dict[str, str]
+    env: dict[str, str] = field(repr=False)  # values can be secrets: never in a repr
     changes: tuple[Change, ...]
     kept_in_snap: tuple[str, ...] = ()
 

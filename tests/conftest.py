@@ -18,6 +18,7 @@ from certbot import configuration
 from certbot._internal import cli
 from certbot._internal.plugins import disco
 
+from certbot_cleanenv import configurator
 from certbot_cleanenv.configurator import CleanEnvConfigurator
 from tests.fixtures import faults, net, pki, venvs
 from tests.fixtures.acme import Pebble
@@ -33,6 +34,13 @@ def missing(reason: str) -> NoReturn:
     if IN_CI:
         pytest.fail(f"{reason} (CI must not skip real-part tests)")
     pytest.skip(reason)
+
+
+@pytest.fixture(autouse=True)
+def _fresh_process_warnings() -> None:
+    """Each test is a new Certbot process as far as our once-per-process warnings go."""
+    configurator._WARNED_RENEWAL_FILES.clear()
+    configurator._WARNED_MIXED_PLUGINS.clear()
 
 
 @pytest.fixture(scope="session")

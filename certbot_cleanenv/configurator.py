@@ -304,10 +304,11 @@ class CleanEnvConfigurator(StockConfigurator):
                     "the change is rolled back")
 
     def policy_summary(self) -> str:
-        """The active policy and what it would remove right now, names only."""
+        """The active policy and what it would change right now, with reasons, names only."""
         env_policy = self.env_policy()
-        removed = ", ".join(map(environ.printable_name, self.child_env(env_policy).removed))
-        return (f"env-policy {env_policy.mode}; would remove now: {removed or 'nothing'}; "
+        child = self.child_env(env_policy)
+        changes = child.summary() if child.changes else "nothing"
+        return (f"env-policy {env_policy.mode}; would change now: {changes}; "
                 f"nginx commands time out after {self.timeout():g} s")
 
     def more_info(self) -> str:

@@ -191,8 +191,8 @@ def test_more_info_states_policy_and_names_only(make_configurator: MakeConf,
     plugin.prepare()
     info = plugin.more_info()
     assert "env-policy scrub" in info
-    assert "OPENSSL_MODULES" in info
-    assert "SNAP_REVISION" in info
+    assert "OPENSSL_MODULES (OpenSSL setting for the snap's bundled libraries)" in info
+    assert "SNAP_REVISION (" in info
     assert SNAP not in info
     assert "Server root" in info  # the stock part is still there
 

@@ -4,9 +4,12 @@ from __future__ import annotations
 import re
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+
+from tests.fixtures.nginx import NginxSite
 
 CERTBOT = str(Path(sys.executable).with_name("certbot"))
 README = Path(__file__).resolve().parents[1] / "README.rst"
@@ -68,3 +71,23 @@ def test_bad_option_value_is_one_line_usage_error(tmp_path: Path, args: list[str
     errors = [line for line in result.stderr.splitlines() if "error:" in line]
     assert len(errors) == 1
     assert message in errors[0]
+
+
+@pytest.mark.nginx
+def test_plugins_prepare_shows_what_is_removed_names_only(
+        tmp_path: Path, site_factory: Callable[..., NginxSite]) -> None:
+    site = site_factory()
+    value = "/snap/certbot/4412/usr/lib/x86_64-linux-gnu/ossl-modules"
+    result = subprocess.run(
+        [CERTBOT, "plugins", "--init", "--prepare", "-i", "cleanenv-nginx",
+         "--cleanenv-nginx-server-root", str(site.root),
+         "--config-dir", str(tmp_path / "c"), "--work-dir", str(tmp_path / "w"),
+         "--logs-dir", str(tmp_path / "l")],
+        env={**site.base_env(), "OPENSSL_MODULES": value, "CERTBOT_API_TOKEN": "s3cr3t-x"},
+        capture_output=True, text=True, timeout=120, check=False, stdin=subprocess.DEVNULL)
+    assert result.returncode == 0, result.stderr
+    ours = " ".join(result.stdout.split("* cleanenv-nginx\n")[1].split("\n* ")[0].split())
+    assert "OPENSSL_MODULES (OpenSSL setting for the snap's bundled libraries)" in ours
+    assert "CERTBOT_API_TOKEN (" in ours
+    assert value not in result.stdout + result.stderr
+    assert "s3cr3t-x" not in result.stdout + result.stderr

@@ -1,6 +1,7 @@
 """The plugin class: a drop-in stock configurator whose nginx children run clean (real nginx)."""
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Callable
 from pathlib import Path
@@ -81,10 +82,13 @@ def test_stock_options_under_our_prefix(make_configurator: MakeConf, tmp_path: P
 def test_every_child_gets_the_policy_env(make_configurator: MakeConf, site_factory: MakeSite,
                                          environ: Callable[[dict[str, str]], None],
                                          nginx_bin: str, tmp_path: Path,
+                                         caplog: pytest.LogCaptureFixture,
                                          args: tuple[str, ...]) -> None:
+    caplog.set_level(logging.DEBUG, logger="certbot_cleanenv")
     site = site_factory(legacy_key=True)
     ctl, log = recording_ctl(tmp_path, nginx_bin)
-    environ(snap_like_env(site))
+    leaky = snap_like_env(site)
+    environ(leaky)
     plugin = make_configurator("--cleanenv-nginx-server-root", str(site.root),
                                "--cleanenv-nginx-ctl", str(ctl),
                                "--cleanenv-nginx-sleep-seconds", "0", *args)
@@ -104,6 +108,15 @@ def test_every_child_gets_the_policy_env(make_configurator: MakeConf, site_facto
         assert call.env == expected, call.argv
         assert "OPENSSL_MODULES" not in call.env
         assert SNAP not in call.env["PATH"]
+    # at debug level: each child's command and the names removed, with reasons; no value
+    runs = [r.getMessage() for r in caplog.records if r.getMessage().startswith("Running ")]
+    assert len(runs) == len(calls)
+    for message, call in zip(runs, calls, strict=True):
+        assert message.startswith(f"Running {ctl} {' '.join(call.argv)} with env-policy")
+        assert "OPENSSL_MODULES (" in message
+    for value in {v for k, v in leaky.items()
+                  if k.startswith(("OPENSSL_MODULES", "SNAP")) and v.startswith("/")}:
+        assert value not in caplog.text
 
 
 @pytest.mark.nginx

@@ -177,3 +177,28 @@ def test_interrupt_kills_the_group(tmp_path: Path) -> None:
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, previous)
     assert not _alive(int(pidfile.read_text()))
+
+
+def test_timeout_error_quotes_the_last_output_on_one_line(tmp_path: Path) -> None:
+    argv = script(tmp_path, "import time\n"
+                            "for n in range(5):\n    print(f'line {n}', flush=True)\n"
+                            "time.sleep(600)\n")
+    with pytest.raises(runner.ChildTimeoutError) as caught:
+        runner.run_nginx(argv, {}, timeout=1.5)
+    message = str(caught.value)
+    assert "\n" not in message
+    assert message.endswith("its last output: line 2 | line 3 | line 4")
+
+
+def test_timeout_error_says_when_nothing_was_printed(tmp_path: Path) -> None:
+    argv = script(tmp_path, "import time\ntime.sleep(600)\n")
+    with pytest.raises(runner.ChildTimeoutError, match=r"it printed nothing$"):
+        runner.run_nginx(argv, {}, timeout=1)
+
+
+@pytest.mark.parametrize(("output", "said"), [
+    ("", ""), ("\n\n", ""), ("a\n\nb\n", "a | b"), ("1\n2\n3\n4\n", "2 | 3 | 4"),
+    ("x" * 500, "..." + "x" * 397),
+])
+def test_last_lines(output: str, said: str) -> None:
+    assert runner.last_lines(output) == said

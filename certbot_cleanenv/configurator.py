@@ -265,7 +265,8 @@ class CleanEnvConfigurator(StockConfigurator):
         started = self._run()
         if started.returncode != 0:
             raise errors.MisconfigurationError(
-                f"nginx restart failed: {started.command} ({_status(started)}):\n{started.output}")
+                f"nginx restart failed: {failure}; then {started.command} ({_status(started)})"
+                + (f": {runner.last_lines(started.output)}" if started.output.strip() else ""))
 
     def _nginx_version(self) -> str:
         """``nginx -V`` in the clean environment, made readable for the stock parser.

@@ -77,7 +77,7 @@ def sets_daemon_off(parsed: Mapping[str, Sequence[Any]], main_conf: str,
     for statements in _main_context(parsed, main_conf, server_root):
         for statement in statements:
             if _is_directive(statement, "daemon") and len(statement) > 1 \
-                    and str(statement[1]).lower() == "off":
+                    and str(statement[1]).strip("'\"").lower() == "off":
                 return True
     return False
 

@@ -349,8 +349,8 @@ def test_restart_fails_when_start_fails_too(make_configurator: MakeConf, site_fa
     plugin.prepare()
     site.conf.write_text(site.conf.read_text().replace("events {", "events { bogus_directive;"))
     with pytest.raises(errors.MisconfigurationError,
-                       match=r'nginx restart failed: .* \(exit status 1\):\n'
-                             r'.*unknown directive "bogus_directive"'):
+                       match=r'nginx restart failed: .*-s reload failed \(exit status 1\).*; then '
+                             r'.* \(exit status 1\): .*unknown directive "bogus_directive"'):
         plugin.restart()
     assert [call.argv[-2:] for call in recorded_calls(log)][-2:] == \
         [["-s", "reload"], ["-c", str(site.conf)]]

@@ -76,12 +76,14 @@ MAIN = "worker_processes 1;\n{main}events {{ }}\nhttp {{\n{http}}}\n"
 @pytest.mark.parametrize(("main", "http", "included", "off"), [
     ("daemon off;\n", "", "", True),
     ("daemon  OFF ;\n", "", "", True),
+    ('daemon "off";\n', "", "", True),
     ("daemon on;\n", "", "", False),
     ("", "", "", False),
     ("include main.d/*.conf;\n", "", "daemon off;\n", True),
     ("include main.d/*.conf;\n", "", "daemon on;\n", False),
     ("", "include main.d/*.conf;\n", "daemon off;\n", False),  # not the main context
-], ids=["off", "off-spaced", "on", "absent", "included-off", "included-on", "in-http"])
+], ids=["off", "off-spaced", "off-quoted", "on", "absent", "included-off", "included-on",
+        "in-http"])
 def test_daemon_off_as_the_stock_parser_reads_it(tmp_path: Path, main: str, http: str,
                                                  included: str, off: bool) -> None:
     (tmp_path / "main.d").mkdir()

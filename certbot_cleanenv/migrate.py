@@ -19,6 +19,10 @@ import configobj
 
 STOCK, OURS = "nginx", "cleanenv-nginx"
 STOCK_PREFIX, OUR_PREFIX = "nginx_", "cleanenv_nginx_"
+#: The stock plugin's options, which both plugins have; ours alone (env_policy, timeout, ...)
+#: stay ``cleanenv_nginx_*`` on --revert: the stock plugin has no such option, and Certbot
+#: would store them back as strings it cannot read.
+STOCK_OPTIONS = frozenset({"server_root", "ctl", "sleep_seconds"})
 BACKUP_SUFFIX = ".pre-cleanenv"  # not ".conf": Certbot never reads it as a lineage
 
 _SECTION = re.compile(r"^\s*\[+\s*([^\]]*?)\s*\]+\s*(#.*)?$")
@@ -43,6 +47,14 @@ def plan(text: str, revert: bool = False) -> tuple[str, str]:
     """
     source, target = (OURS, STOCK) if revert else (STOCK, OURS)
     old_prefix, new_prefix = (OUR_PREFIX, STOCK_PREFIX) if revert else (STOCK_PREFIX, OUR_PREFIX)
+
+    def renamed_key(key: str) -> str | None:
+        """The key's new name, or None when it stays as it is."""
+        if not key.startswith(old_prefix):
+            return None
+        option = key[len(old_prefix):]
+        return new_prefix + option if not revert or option in STOCK_OPTIONS else None
+
     try:
         params = configobj.ConfigObj(text.splitlines(), interpolation=False)["renewalparams"]
     except (configobj.ConfigObjError, KeyError) as error:
@@ -53,8 +65,10 @@ def plan(text: str, revert: bool = False) -> tuple[str, str]:
     if plugins["authenticator"] != source or plugins["installer"] not in (source, None):
         return "", ("uses other plugins (" + ", ".join(f"{k} = {v}" for k, v in plugins.items())
                     + "): switch it with certbot reconfigure")
-    if any(key.startswith(new_prefix) for key in params):
-        return "", f"already has {new_prefix}* options next to {source}: fix it by hand"
+    clashes = [key for key in params if key.startswith(new_prefix)
+               and (revert or key[len(new_prefix):] in STOCK_OPTIONS)]
+    if clashes:
+        return "", (f"already has {', '.join(clashes)} next to {source}: fix it by hand")
     lines, section = [], ""
     for line in text.splitlines(keepends=True):
         body, end = (line[:-1], "\n") if line.endswith("\n") else (line, "")
@@ -66,13 +80,12 @@ def plan(text: str, revert: bool = False) -> tuple[str, str]:
             if plugin and plugin.group(3) == source:
                 lead, quote, _, tail = plugin.groups()
                 body = f"{lead}{quote}{target}{quote}{tail}"
-            elif key and key.group(2).startswith(old_prefix):
-                body = f"{key.group(1)}{new_prefix}{key.group(2)[len(old_prefix):]}{key.group(3)}"
+            elif key and renamed_key(key.group(2)):
+                body = f"{key.group(1)}{renamed_key(key.group(2))}{key.group(3)}"
         lines.append(body + end)
     new = "".join(lines)
     check = configobj.ConfigObj(new.splitlines(), interpolation=False)["renewalparams"]
-    renamed = {k.replace(old_prefix, new_prefix, 1) if k.startswith(old_prefix) else k: v
-               for k, v in params.items() if k not in plugins}
+    renamed = {renamed_key(k) or k: v for k, v in params.items() if k not in plugins}
     if check.get("authenticator") != target or \
             {k: v for k, v in check.items() if k not in plugins} != renamed:
         return "", "could not be rewritten safely (unusual formatting): use certbot reconfigure"

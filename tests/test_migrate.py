@@ -55,7 +55,7 @@ def test_plan_switches_plugins_and_options_only() -> None:
 @pytest.mark.parametrize(("text", "reason"), [
     (STOCK_CONF.replace("authenticator = nginx", "authenticator = webroot"), "other plugins"),
     (STOCK_CONF.replace("installer = nginx", "installer = apache"), "other plugins"),
-    (STOCK_CONF + "cleanenv_nginx_timeout = 5\n", "already has cleanenv_nginx_*"),
+    (STOCK_CONF + "cleanenv_nginx_ctl = /x\n", "already has cleanenv_nginx_ctl next to nginx"),
     ("[renewalparams\nauthenticator = nginx\n", "does not parse"),
     ("version = 1\n", "does not parse"),
 ])
@@ -63,6 +63,21 @@ def test_plan_refuses_with_reason(text: str, reason: str) -> None:
     new, why = migrate.plan(text)
     assert new == ""
     assert reason in why
+
+
+def test_revert_keeps_our_own_options_and_migrate_takes_them_back() -> None:
+    """The stock plugin has no timeout or env options: renamed nginx_*, Certbot would store
+    them back as strings our parser then refuses. They stay ours, unused until migrated."""
+    ours, _ = migrate.plan(STOCK_CONF)
+    ours += "cleanenv_nginx_drop_env = FOO_*,\ncleanenv_nginx_timeout = 30\n"
+    stock, reason = migrate.plan(ours, revert=True)
+    assert reason == ""
+    assert "\nnginx_server_root = /opt/nginx/conf" in stock
+    assert "cleanenv_nginx_drop_env = FOO_*," in stock
+    assert "cleanenv_nginx_timeout = 30" in stock
+    assert "\nnginx_timeout" not in stock
+    assert "\nnginx_drop_env" not in stock
+    assert migrate.plan(stock) == (ours, "")
 
 
 def test_plan_leaves_other_sections_and_lookalikes() -> None:
@@ -158,6 +173,28 @@ def test_migrate_real_lineages_then_renew_uses_cleanenv(
     assert reverted.returncode == 0, reverted.stdout
     assert (renewal / f"{site.domain}.conf").read_bytes() == originals[f"{site.domain}.conf"]
     assert other.read_bytes() == originals[other.name]
+
+
+def test_revert_then_migrate_round_trip_with_our_options(
+        certbot: Certbot, site_factory: MakeSite, tmp_path: Path) -> None:
+    """Issued with options only cleanenv-nginx has; reverted, renewed by stock, migrated
+    again: every renewal works (a fresh-user review found the second one refused)."""
+    site = site_factory(http_port=certbot.pebble.http_port)
+    site.start()
+    env = {**site.base_env(), "HOME": str(tmp_path)}
+    issued = certbot.issue(site, env, "cleanenv-nginx", "--cleanenv-nginx-drop-env", "FOO_*",
+                           "--cleanenv-nginx-timeout", "30")
+    assert issued.returncode == 0, issued.stderr
+    config_dir = str(certbot.state / "config")
+    for args in (["--revert"], []):
+        switched = cli("--cert-name", site.domain, *args, "--config-dir", config_dir)
+        assert switched.returncode == 0, switched.stdout + switched.stderr
+        params = certbot.renewal_params(site.domain)
+        assert not {"nginx_drop_env", "nginx_timeout"} & set(params)
+        renewed = certbot.renew(env, "--cert-name", site.domain)
+        assert renewed.returncode == 0, renewed.stderr
+    params = certbot.renewal_params(site.domain)
+    assert params["installer"] == "cleanenv-nginx"
 
 
 def test_refuses_while_certbot_holds_the_lock(tmp_path: Path) -> None:

@@ -40,6 +40,8 @@ class CleanEnvConfigurator(StockConfigurator):
         self._ctl: str | None = None
         self._warned_kept: set[str] = set()
         self._warned_banner = False
+        #: The first child that hung in this run: later ones fail at once (see _run_argv).
+        self._hung: runner.ChildTimeoutError | None = None
         #: The seam every nginx child goes through (tests may record it).
         self.run_child: Callable[..., runner.ChildResult] = runner.run_nginx
 
@@ -172,12 +174,25 @@ class CleanEnvConfigurator(StockConfigurator):
         return self._run_argv([self.conf("ctl"), "-c", self.nginx_conf, *args])
 
     def _run_argv(self, argv: list[str]) -> runner.ChildResult:
-        """Run any child (nginx, systemctl) through the runner with the clean environment."""
+        """Run any child (nginx, systemctl) through the runner with the clean environment.
+
+        Once a child has hung, the next ones in this run fail at once: Certbot's rollback
+        reloads nginx again, and a second wait for the same hang would double the time an
+        unattended renewal takes to fail (the files are rolled back all the same).
+        """
+        if self._hung is not None:
+            raise runner.ChildTimeoutError(
+                f"not running {' '.join(argv)}: nginx already hung once in this run "
+                f"({self._hung})")
         env_policy = self.env_policy()
         child = self.child_env(env_policy)
         logger.debug("Running %s with env-policy %s; %s", " ".join(argv), env_policy.mode,
                      child.summary())
-        return self.run_child(argv, child.env, timeout=self.timeout())
+        try:
+            return self.run_child(argv, child.env, timeout=self.timeout())
+        except runner.ChildTimeoutError as error:
+            self._hung = error
+            raise
 
     def _systemctl(self, *args: str) -> runner.ChildResult:
         """Run ``systemctl ARGS``, found in the PATH the child gets, bounded like nginx."""
@@ -274,7 +289,11 @@ class CleanEnvConfigurator(StockConfigurator):
         Both streams are read, as builds differ; an odd banner (Tengine, no version
         digits, a wrapper's own lines) gets a warning, once, instead of a failure.
         """
-        read = banner.normalise_banner(self._run("-V").output)
+        probe = self._run("-V")
+        if probe.returncode != 0:
+            raise errors.PluginError(
+                f"{probe.command} failed ({_status(probe)}): {runner.last_lines(probe.output)}")
+        read = banner.normalise_banner(probe.output)
         if read.warning and not self._warned_banner:
             logger.warning("%s", read.warning)
             self._warned_banner = True

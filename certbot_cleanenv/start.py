@@ -84,12 +84,19 @@ def sets_daemon_off(parsed: Mapping[str, Sequence[Any]], main_conf: str,
 
 def _main_context(parsed: Mapping[str, Sequence[Any]], main_conf: str,
                   server_root: str) -> list[Sequence[Any]]:
-    contexts = [parsed.get(main_conf, ())]
-    for statement in parsed.get(main_conf, ()):
-        if _is_directive(statement, "include") and len(statement) > 1:
-            pattern = os.path.join(server_root, str(statement[1]))
-            contexts += [tree for path, tree in parsed.items()
-                         if path != main_conf and fnmatch.fnmatch(path, pattern)]
+    """nginx.conf's statements and those of the files it includes at top level, at any depth."""
+    contexts: list[Sequence[Any]] = []
+    pending, seen = [main_conf], {main_conf}
+    while pending:
+        statements = parsed.get(pending.pop(), ())
+        contexts.append(statements)
+        for statement in statements:
+            if _is_directive(statement, "include") and len(statement) > 1:
+                pattern = os.path.join(server_root, str(statement[1]).strip("'\""))
+                for path in parsed:
+                    if path not in seen and fnmatch.fnmatch(path, pattern):
+                        seen.add(path)
+                        pending.append(path)
     return contexts
 
 

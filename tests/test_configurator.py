@@ -326,6 +326,22 @@ def test_odd_banners_warn_and_go_on(make_configurator: MakeConf, site_factory: M
     assert len(ours) == (1 if warns else 0)
 
 
+def test_failing_version_probe_says_so(make_configurator: MakeConf, site_factory: MakeSite,
+                                       tmp_path: Path) -> None:
+    """-V that cannot even start nginx (a missing library) is that error, not a guessed version."""
+    site = site_factory()
+    ctl = tmp_path / "nginx-broken-V"
+    ctl.write_text('#!/bin/sh\ncase " $* " in *" -V "*) echo "nginx: error while loading '
+                   'shared libraries: libssl.so.3: cannot open shared object file" >&2; '
+                   'exit 127;; esac\nexit 0\n')
+    ctl.chmod(0o755)
+    plugin = make_configurator("--cleanenv-nginx-server-root", str(site.root),
+                               "--cleanenv-nginx-ctl", str(ctl))
+    with pytest.raises(errors.PluginError,
+                       match=r"-V failed \(exit status 127\): .*libssl\.so\.3"):
+        plugin.prepare()
+
+
 def test_banner_without_ssl_module_still_fails_clearly(make_configurator: MakeConf,
                                                        site_factory: MakeSite,
                                                        tmp_path: Path) -> None:

@@ -82,12 +82,14 @@ MAIN = "worker_processes 1;\n{main}events {{ }}\nhttp {{\n{http}}}\n"
     ("include main.d/*.conf;\n", "", "daemon off;\n", True),
     ("include main.d/*.conf;\n", "", "daemon on;\n", False),
     ("", "include main.d/*.conf;\n", "daemon off;\n", False),  # not the main context
+    ("include main.d/*.conf;\n", "", "include main.d/deeper/*.conf;\n", True),
 ], ids=["off", "off-spaced", "off-quoted", "on", "absent", "included-off", "included-on",
-        "in-http"])
+        "in-http", "included-twice-deep"])
 def test_daemon_off_as_the_stock_parser_reads_it(tmp_path: Path, main: str, http: str,
                                                  included: str, off: bool) -> None:
-    (tmp_path / "main.d").mkdir()
+    (tmp_path / "main.d" / "deeper").mkdir(parents=True)
     (tmp_path / "main.d" / "a.conf").write_text(included or "# nothing\n")
+    (tmp_path / "main.d" / "deeper" / "b.conf").write_text("daemon off;\n")
     (tmp_path / "nginx.conf").write_text(MAIN.format(main=main, http=http))
     parser = _compat.stock_module("parser").NginxParser(str(tmp_path))
     conf = str(tmp_path / "nginx.conf")

@@ -18,7 +18,16 @@ from typing import Any
 import configobj
 from certbot import errors
 
-from certbot_cleanenv import banner, environ, policy, renewal_check, runner, start
+from certbot_cleanenv import (
+    banner,
+    environ,
+    nginx_conf,
+    policy,
+    reload,
+    renewal_check,
+    runner,
+    start,
+)
 from certbot_cleanenv._compat import StockConfigurator, stock_module
 
 logger = logging.getLogger(__name__)
@@ -26,6 +35,9 @@ logger = logging.getLogger(__name__)
 #: Renewal files already warned about in this process (Certbot makes a plugin per lineage).
 _WARNED_RENEWAL_FILES: set[str] = set()
 _WARNED_MIXED_PLUGINS: list[bool] = []
+
+#: The stock plugin's wait after each reload, kept where a reload cannot be watched.
+STOCK_SLEEP_SECONDS = 1
 
 
 class CleanEnvConfigurator(StockConfigurator):
@@ -42,13 +54,23 @@ class CleanEnvConfigurator(StockConfigurator):
         self._warned_banner = False
         #: The first child that hung in this run: later ones fail at once (see _run_argv).
         self._hung: runner.ChildTimeoutError | None = None
+        self._banner = ""  # nginx -V, for compiled-in paths
         #: The seam every nginx child goes through (tests may record it).
         self.run_child: Callable[..., runner.ChildResult] = runner.run_nginx
 
     @classmethod
     def add_parser_arguments(cls, add: Callable[..., None]) -> None:
         """Declare the stock options and ours; Certbot prefixes them ``--cleanenv-nginx-``."""
-        super().add_parser_arguments(add)
+        def stock(name: str, *args: Any, **kwargs: Any) -> None:
+            if name == "sleep-seconds":  # unset: no blind sleep, we watch the reload
+                kwargs.update(default=None, metavar="SECONDS", help=(
+                    "Seconds to wait after nginx has applied each reload, on top of "
+                    "watching it apply; where it cannot be watched (no /proc, no pid "
+                    "file), the wait after each reload. (default: none; 1 where nginx "
+                    "cannot be watched)"))
+            add(name, *args, **kwargs)
+
+        super().add_parser_arguments(stock)
         add("env-policy", default="scrub", type=policy.parse_mode, metavar="{scrub,minimal,off}",
             help="How to build nginx's environment: 'scrub' removes snap and Certbot "
                  "variables, OpenSSL module settings and every path inside a snap; "
@@ -212,19 +234,97 @@ class CleanEnvConfigurator(StockConfigurator):
                 f"Error while running {result.command}.\n\n{result.output}")
 
     def restart(self) -> None:
-        """Reload nginx in the clean environment; if that fails, start it by the start policy.
+        """Reload nginx in the clean environment and wait until it has applied the change.
 
-        :raises .errors.MisconfigurationError: if neither works, or a command times out.
+        If the reload fails, start nginx by the start policy and wait until it serves.
+
+        :raises .errors.MisconfigurationError: if neither works, nginx rejects the new
+            configuration, or a command or the wait runs out of time.
         """
-        reload = self._run("-s", "reload")
-        if reload.returncode != 0:
-            logger.debug("nginx reload failed:\n%s", reload.output)
-            self._start(reload)
-        # Stock behaviour, kept until reload confirmation lands: nginx has applied the
-        # new configuration only some time after the signal.
-        sleep_seconds = self.conf("sleep-seconds")
-        if sleep_seconds > 0:
-            time.sleep(sleep_seconds)
+        watch = reload.ReloadWatch.before_signal(self._pid_file(), self._error_log())
+        reloaded = self._run("-s", "reload")
+        if reloaded.returncode != 0:
+            logger.debug("nginx reload failed:\n%s", reloaded.output)
+            self._start(reloaded)
+            self._confirm_started()
+        else:
+            self._confirm_reload(watch)
+        extra = self.conf("sleep-seconds")
+        if extra:  # a margin the user tuned (or a renewal file carries) is kept
+            time.sleep(extra)
+
+    def _confirm_reload(self, watch: reload.ReloadWatch) -> None:
+        if watch.why_not:
+            self._blind_sleep(watch.why_not)
+            return
+        try:
+            took = watch.wait(self.timeout())
+        except reload.ReloadRejectedError as error:
+            words = str(error)
+            hint = (" The running nginx master keeps the environment it was started with, "
+                    "which points into a snap: restart nginx through its service manager "
+                    "(systemctl restart nginx)." if "/snap/" in words else "")
+            raise errors.MisconfigurationError(
+                f"nginx rejected the new configuration and still serves the old one: "
+                f"{words}.{hint}") from None
+        except reload.NotAppliedError as error:
+            raise errors.MisconfigurationError(str(error)) from None
+        logger.debug("nginx applied the reload in %.3f s", took)
+
+    def _confirm_started(self) -> None:
+        if not os.path.isdir("/proc/self"):
+            self._blind_sleep("no /proc to observe processes in")
+            return
+        try:
+            took = reload.wait_until_serving(self._pid_file(), self._listen_address(),
+                                             self.timeout())
+        except reload.NotAppliedError as error:
+            raise errors.MisconfigurationError(str(error)) from None
+        logger.debug("nginx serves %.3f s after the start", took)
+
+    def _blind_sleep(self, why: str) -> None:
+        """Sleep as the stock plugin does, when nothing can be observed."""
+        seconds = 0 if self.conf("sleep-seconds") else STOCK_SLEEP_SECONDS
+        logger.debug("Cannot watch nginx apply its configuration (%s); sleeping %s s "
+                     "instead", why, seconds or self.conf("sleep-seconds"))
+        if seconds:  # else restart() sleeps the user's sleep-seconds
+            time.sleep(seconds)
+
+    def _pid_file(self) -> str:
+        """The pid file: nginx's ``pid`` directive, else its compiled-in default."""
+        named = nginx_conf.main_directive(self.parser.parsed, self.nginx_conf,
+                                          self.parser.root, "pid")
+        path = named[0] if named else \
+            nginx_conf.compiled_option(self._banner, "pid-path") or "logs/nginx.pid"
+        return nginx_conf.runtime_path(path, self._banner)
+
+    def _error_log(self) -> str | None:
+        """Where the master logs a rejected reload, if it is a file."""
+        named = nginx_conf.main_directive(self.parser.parsed, self.nginx_conf,
+                                          self.parser.root, "error_log")
+        path = named[0] if named else \
+            nginx_conf.compiled_option(self._banner, "error-log-path") or "logs/error.log"
+        if path == "stderr" or path.startswith(("syslog:", "memory:")):
+            return None
+        return nginx_conf.runtime_path(path, self._banner)
+
+    def _listen_address(self) -> tuple[str, int] | None:
+        """A TCP address a server block listens on, to connect to after a start."""
+        try:
+            addresses = [addr for vhost in self.parser.get_vhosts() for addr in vhost.addrs]
+        except errors.Error:
+            return None
+        for addr in addresses:
+            port = str(addr.get_port() or "")
+            host = str(addr.get_addr() or "").strip("[]")
+            if not port.isdigit() or host.startswith("unix:"):
+                continue
+            if host in ("", "*", "0.0.0.0"):  # noqa: S104 - a wildcard we connect to, not bind
+                host = "127.0.0.1"
+            elif host == "::":
+                host = "::1"
+            return host, int(port)
+        return None
 
     def _start(self, reload: runner.ChildResult) -> None:
         """Start nginx after a failed reload, the way ``--cleanenv-nginx-start`` says."""
@@ -294,6 +394,7 @@ class CleanEnvConfigurator(StockConfigurator):
             raise errors.PluginError(
                 f"{probe.command} failed ({_status(probe)}): {runner.last_lines(probe.output)}")
         read = banner.normalise_banner(probe.output)
+        self._banner = probe.output
         if read.warning and not self._warned_banner:
             logger.warning("%s", read.warning)
             self._warned_banner = True

@@ -11,12 +11,12 @@ runs the commands through the runner.
 """
 from __future__ import annotations
 
-import fnmatch
 import os.path
 import re
 from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
+from certbot_cleanenv import nginx_conf
 from certbot_cleanenv.policy import OptionValueError
 
 StartMode = Literal["auto", "systemd", "direct", "never"]
@@ -74,31 +74,5 @@ def sets_daemon_off(parsed: Mapping[str, Sequence[Any]], main_conf: str,
     Started directly, such an nginx stays in the foreground: Certbot would wait on it
     until the timeout. ``parsed`` is the stock parser's ``{path: statements}``.
     """
-    for statements in _main_context(parsed, main_conf, server_root):
-        for statement in statements:
-            if _is_directive(statement, "daemon") and len(statement) > 1 \
-                    and str(statement[1]).strip("'\"").lower() == "off":
-                return True
-    return False
-
-
-def _main_context(parsed: Mapping[str, Sequence[Any]], main_conf: str,
-                  server_root: str) -> list[Sequence[Any]]:
-    """nginx.conf's statements and those of the files it includes at top level, at any depth."""
-    contexts: list[Sequence[Any]] = []
-    pending, seen = [main_conf], {main_conf}
-    while pending:
-        statements = parsed.get(pending.pop(), ())
-        contexts.append(statements)
-        for statement in statements:
-            if _is_directive(statement, "include") and len(statement) > 1:
-                pattern = os.path.join(server_root, str(statement[1]).strip("'\""))
-                for path in parsed:
-                    if path not in seen and fnmatch.fnmatch(path, pattern):
-                        seen.add(path)
-                        pending.append(path)
-    return contexts
-
-
-def _is_directive(statement: Any, name: str) -> bool:
-    return isinstance(statement, list) and bool(statement) and statement[0] == name
+    daemon = nginx_conf.main_directive(parsed, main_conf, server_root, "daemon")
+    return bool(daemon) and daemon[0].lower() == "off"

@@ -387,9 +387,9 @@ def test_ctl_gone_after_prepare_is_a_misconfiguration(make_configurator: MakeCon
 
 
 @pytest.mark.nginx
-def test_restart_keeps_the_stock_sleep(make_configurator: MakeConf, site_factory: MakeSite,
-                                       monkeypatch: pytest.MonkeyPatch) -> None:
-    """Until reload confirmation lands, a reload is followed by sleep-seconds, as stock."""
+def test_user_sleep_seconds_is_kept_on_top(make_configurator: MakeConf, site_factory: MakeSite,
+                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    """A sleep-seconds the user set is waited after the reload is confirmed, not instead."""
     import certbot_cleanenv.configurator as module
 
     site = site_factory()

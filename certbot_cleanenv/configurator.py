@@ -20,6 +20,7 @@ from certbot import errors
 
 from certbot_cleanenv import (
     banner,
+    diagnose,
     environ,
     nginx_conf,
     policy,
@@ -260,16 +261,27 @@ class CleanEnvConfigurator(StockConfigurator):
         try:
             took = watch.wait(self.timeout())
         except reload.ReloadRejectedError as error:
-            words = str(error)
-            hint = (" The running nginx master keeps the environment it was started with, "
-                    "which points into a snap: restart nginx through its service manager "
-                    "(systemctl restart nginx)." if "/snap/" in words else "")
             raise errors.MisconfigurationError(
-                f"nginx rejected the new configuration and still serves the old one: "
-                f"{words}.{hint}") from None
+                "nginx rejected the new configuration and still serves the old one: "
+                f"{error}.{self._master_env_hint(str(error))}") from None
         except reload.NotAppliedError as error:
             raise errors.MisconfigurationError(str(error)) from None
         logger.debug("nginx applied the reload in %.3f s", took)
+
+    def _master_env_hint(self, words: str) -> str:
+        """The way out when the master's own environment is what rejects the reload.
+
+        Our ``nginx -s reload`` had just read the same configuration in the clean
+        environment, so when nginx's words are about loading a library, a provider or
+        a path inside a snap, the master (which keeps the environment it was started
+        with, for life) is the one that fails, and only a restart clears it.
+        """
+        if "/snap/" not in words and diagnose.diagnose(words).kind == "other":
+            return ""
+        return (" nginx -s reload read this configuration without trouble in the clean "
+                "environment, so the running nginx master fails because of the environment "
+                "it was started with (it keeps it for life): restart nginx through its "
+                f"service manager (systemctl restart {self.unit()}).")
 
     def _confirm_started(self) -> None:
         if not os.path.isdir("/proc/self"):

@@ -21,6 +21,10 @@ RETIRING = "shutting down"
 POLL_SECONDS = 0.005
 
 _PROBLEM = re.compile(r"\[(emerg|alert)\]")
+#: A bind() that nginx retries (five times, 500 ms apart) before "still could not bind()".
+_RETRIED = re.compile(r"bind\(\) to \S+ failed \(98: ")
+#: What follows "[emerg] 1234#1234: " on an error-log line.
+_MESSAGE = re.compile(r"\[(?:emerg|alert)\] \d+#\d+: (.*)")
 
 
 class ReloadRejectedError(Exception):
@@ -92,6 +96,23 @@ def problems_since(error_log: str | None, offset: int) -> list[str]:
     return [line.strip() for line in text.splitlines() if _PROBLEM.search(line)]
 
 
+def rejection(problems: list[str]) -> str | None:
+    """What nginx said, if ``problems`` show it gave up on the new configuration; else None.
+
+    A bind() failing on an address in use is no verdict yet: nginx tries again, and says
+    "still could not bind()" if it never works. Repeated messages are shown once.
+    """
+    if all(_RETRIED.search(line) for line in problems):
+        return None
+    seen: dict[str, str] = {}
+    for line in problems:
+        found = _MESSAGE.search(line)
+        key = found.group(1) if found else line
+        seen.pop(key, None)
+        seen[key] = line
+    return " | ".join(list(seen.values())[-3:])
+
+
 def log_size(error_log: str | None) -> int:
     """Where the error log ends now (0 if it cannot be read)."""
     try:
@@ -152,9 +173,9 @@ class ReloadWatch:
             procs = children(self.master, self.proc)
             if applied(self.old, procs):
                 return clock() - started
-            words = problems_since(self.error_log, self.offset)
+            words = rejection(problems_since(self.error_log, self.offset))
             if words and not workers(procs) - self.old:
-                raise ReloadRejectedError(" | ".join(words[-3:]))
+                raise ReloadRejectedError(words)
             if not os.path.exists(f"{self.proc}/{self.master}"):
                 raise NotAppliedError(f"the nginx master {self.master} exited during the reload")
             if clock() - started >= timeout:

@@ -177,6 +177,24 @@ def test_problems_since_reads_only_what_came_after(tmp_path: Path) -> None:
     assert reload.log_size(None) == 0
 
 
+def test_bind_retries_are_no_verdict_until_nginx_gives_up() -> None:
+    """nginx retries a bind() on an address in use five times, then says it gave up."""
+    failed = "2026/12/04 [emerg] 1#1: bind() to 0.0.0.0:80 failed (98: Address already in use)"
+    gave_up = "2026/12/04 [emerg] 1#1: still could not bind()"
+    assert reload.rejection([]) is None
+    assert reload.rejection([failed]) is None
+    assert reload.rejection([failed] * 5) is None
+    assert reload.rejection([failed] * 5 + [gave_up]) == f"{failed} | {gave_up}"
+
+
+def test_rejection_keeps_the_last_distinct_words() -> None:
+    lines = [f"2026/12/04 06:0{n} [emerg] {n}#{n}: {text}" for n, text in
+             enumerate(["a", "b", "a", "c", "d"])]
+    assert reload.rejection(lines) == " | ".join(lines[2:])
+    other = "2026/12/04 [emerg] 1#1: bind() to 0.0.0.0:80 failed (13: Permission denied)"
+    assert reload.rejection([other]) == other  # not retried by nginx: a verdict at once
+
+
 # --- what cannot be watched -----------------------------------------------------------------
 
 def test_no_proc_means_no_watch(tmp_path: Path, pid_file: Path) -> None:

@@ -40,7 +40,8 @@ class Fault:
     ctl: dict[str, str] = field(default_factory=dict)  # scripted ctl faults, if any
     args: tuple[str, ...] = ()
     running: bool = True  # whether nginx runs before Certbot does
-    setup: str = ""  # "missing", "not-executable", "directory", "read-only", "disk-full"
+    #: "missing", "not-executable", "directory", "read-only", "disk-full", "leaky-master"
+    setup: str = ""
     daemon_off: bool = False
 
 
@@ -63,6 +64,9 @@ FAULTS = [
           ctl={"reload": "crash", "start": "crash"}),
     Fault("server root read-only", r"Unable to lock|Read-only file system", setup="read-only"),
     Fault("disk full when Certbot saves", r"Could not write \S+ in full", setup="disk-full"),
+    Fault("master rejects the reload (snap env)",
+          r"nginx rejected the new configuration and still serves the old one: .*\[emerg\]"
+          r".*restart nginx through its service manager", setup="leaky-master"),
     Fault("not running, --start never", r"Certbot did not start nginx", running=False,
           args=("--cleanenv-nginx-start", "never")),
     Fault("not running, daemon off, --start direct", r"says 'daemon off;'", running=False,
@@ -120,12 +124,15 @@ def test_fault_leaves_everything_as_it_was(
         fault: Fault, certbot: Certbot, site_factory: MakeSite, nginx_bin: str,
         tmp_path: Path, request: pytest.FixtureRequest) -> None:
     root = request.getfixturevalue("tiny_fs") if fault.setup == "disk-full" else None
-    site = site_factory("site", http_port=certbot.pebble.http_port)
+    leaky = fault.setup == "leaky-master"
+    site = site_factory("site", http_port=certbot.pebble.http_port, legacy_key=leaky)
     if root is not None:  # stop nginx before its file system goes
         request.addfinalizer(site.stop)
     if fault.daemon_off:
         site.conf.write_text("daemon off;\n" + site.conf.read_text())
-    if fault.running:
+    if leaky:  # started by an earlier snapped Certbot; the config changed since
+        site.conf.write_text(site.start_leaky_master())
+    elif fault.running:
         site.start()
     if root is not None:
         pad_to_page_end(site.conf)

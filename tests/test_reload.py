@@ -26,7 +26,6 @@ from tests.fixtures.nginx import NginxSite
 MakeConf = Callable[..., CleanEnvConfigurator]
 MakeSite = Callable[..., NginxSite]
 MASTER = 100
-SNAP_MODULES = "/snap/certbot/4412/usr/lib/x86_64-linux-gnu/ossl-modules"
 
 
 class FakeProc:
@@ -368,25 +367,11 @@ def test_real_reload_is_in_service_when_the_wait_returns(site_factory: MakeSite,
         assert 0 < took < 5
 
 
-def leaky_master(site: NginxSite, nginx_bin: str) -> str:
-    """A master started with the snap's OPENSSL_MODULES, before the DES-keyed block existed.
-
-    :returns: the full configuration (with that block), to write when the test wants it.
-    """
-    full = site.conf.read_text()
-    marker = f"    server {{\n        listen 127.0.0.1:{site.legacy_port} ssl;"
-    site.conf.write_text(full[:full.index(marker)] + "}\n")
-    subprocess.run([nginx_bin, "-c", str(site.conf)], check=True, capture_output=True,
-                   env={**site.base_env(), "OPENSSL_MODULES": SNAP_MODULES}, timeout=30)
-    net.wait_for_port(site.https_port)
-    return full
-
-
 @pytest.mark.nginx
 def test_real_rejected_reload_fails_at_once(site_factory: MakeSite, nginx_bin: str) -> None:
     """The master keeps its snap environment and rejects what a clean signaller accepted."""
     site = site_factory(legacy_key=True)
-    site.conf.write_text(leaky_master(site, nginx_bin))
+    site.conf.write_text(site.start_leaky_master())
     master = site.master_pid()
     assert master is not None
     watch = reload.ReloadWatch.before_signal(str(site.root / "nginx.pid"), str(site.error_log))
@@ -411,7 +396,7 @@ def test_configurator_reports_a_rejected_reload(
     site = site_factory(legacy_key=True)
     for name, value in site.host_env.items():  # Certbot runs with the host's OpenSSL setup
         monkeypatch.setenv(name, value)
-    full = leaky_master(site, nginx_bin)
+    full = site.start_leaky_master()
     ours = make_configurator("--cleanenv-nginx-server-root", str(site.root),
                              "--cleanenv-nginx-timeout", "30")
     ours.prepare()

@@ -40,6 +40,19 @@ _WARNED_MIXED_PLUGINS: list[bool] = []
 #: The stock plugin's wait after each reload, kept where a reload cannot be watched.
 STOCK_SLEEP_SECONDS = 1
 
+#: What changes in the stock options' declarations (names and other defaults stay stock).
+_STOCK_OPTIONS: dict[str, dict[str, Any]] = {
+    "server-root": {"metavar": "DIR"},
+    "ctl": {"metavar": "PATH", "help": (
+        "The nginx binary: an absolute path, or a name looked up in the PATH nginx itself "
+        "runs with. (default: nginx)")},
+    "sleep-seconds": {"default": None, "type": policy.parse_sleep_seconds,
+                      "metavar": "SECONDS", "help": (
+        "Seconds to wait after nginx has applied each reload, on top of watching it "
+        "apply; where it cannot be watched (no /proc, no pid file), the wait after each "
+        "reload. (default: none; 1 where nginx cannot be watched)")},
+}
+
 
 class CleanEnvConfigurator(StockConfigurator):
     """Nginx configurator whose nginx children never see Certbot's or a snap's variables."""
@@ -63,12 +76,7 @@ class CleanEnvConfigurator(StockConfigurator):
     def add_parser_arguments(cls, add: Callable[..., None]) -> None:
         """Declare the stock options and ours; Certbot prefixes them ``--cleanenv-nginx-``."""
         def stock(name: str, *args: Any, **kwargs: Any) -> None:
-            if name == "sleep-seconds":  # unset: no blind sleep, we watch the reload
-                kwargs.update(default=None, metavar="SECONDS", help=(
-                    "Seconds to wait after nginx has applied each reload, on top of "
-                    "watching it apply; where it cannot be watched (no /proc, no pid "
-                    "file), the wait after each reload. (default: none; 1 where nginx "
-                    "cannot be watched)"))
+            kwargs.update(_STOCK_OPTIONS.get(name, {}))
             add(name, *args, **kwargs)
 
         super().add_parser_arguments(stock)
@@ -78,13 +86,16 @@ class CleanEnvConfigurator(StockConfigurator):
                  "'minimal' keeps only PATH, locale, TZ and --cleanenv-nginx-keep-env; "
                  "'off' passes everything (for diagnosis). (default: scrub)")
         add("keep-env", default=(), type=policy.parse_keep_env, metavar="NAME[,NAME...]",
-            help="Variables nginx always gets unchanged, overriding every rule. (default: none)")
+            help="Comma-separated variables nginx always gets unchanged, overriding every "
+                 "rule. (default: none)")
         add("drop-env", default=(), type=policy.parse_drop_env, metavar="NAME[,PREFIX*...]",
-            help="Variables nginx never gets; a trailing '*' matches a prefix. (default: none)")
+            help="Comma-separated variables nginx never gets; a trailing '*' matches a "
+                 "prefix. (default: none)")
         add("timeout", default=policy.DEFAULT_TIMEOUT, type=policy.parse_timeout,
             metavar="SECONDS",
-            help="Kill an nginx command (and its process group) that runs longer than "
-                 "this. (default: 60)")
+            help="Kill an nginx or systemctl command (and its process group) that runs "
+                 "longer than this, and quote its last output; also bounds the wait for a "
+                 "reload or start to take effect. (default: 60)")
         add("start", default="auto", type=start.parse_start_mode,
             metavar="{auto,systemd,direct,never}",
             help="How to start nginx when a reload finds it not running: 'systemd' runs "
@@ -108,6 +119,11 @@ class CleanEnvConfigurator(StockConfigurator):
     def timeout(self) -> float:
         """The time limit for each nginx child, validated again like the policy."""
         return policy.parse_timeout(self.conf("timeout"))
+
+    def sleep_seconds(self) -> float:
+        """The margin the user set after each confirmed reload (0 when unset), validated."""
+        value = self.conf("sleep-seconds")
+        return 0.0 if value is None else policy.parse_sleep_seconds(value)
 
     def start_mode(self) -> start.StartMode:
         """How to start nginx when it is not running, validated again like the policy."""
@@ -134,6 +150,7 @@ class CleanEnvConfigurator(StockConfigurator):
         """Resolve nginx in the child's PATH, then prepare as the stock plugin does."""
         try:  # renewal files can hold values argparse never saw (None, True, False)
             self.timeout()
+            self.sleep_seconds()
             self.start_mode()
             self.unit()
             env = self.child_env().env
@@ -250,7 +267,7 @@ class CleanEnvConfigurator(StockConfigurator):
             self._confirm_started()
         else:
             self._confirm_reload(watch)
-        extra = self.conf("sleep-seconds")
+        extra = self.sleep_seconds()
         if extra:  # a margin the user tuned (or a renewal file carries) is kept
             time.sleep(extra)
 
@@ -296,9 +313,10 @@ class CleanEnvConfigurator(StockConfigurator):
 
     def _blind_sleep(self, why: str) -> None:
         """Sleep as the stock plugin does, when nothing can be observed."""
-        seconds = 0 if self.conf("sleep-seconds") else STOCK_SLEEP_SECONDS
-        logger.debug("Cannot watch nginx apply its configuration (%s); sleeping %s s "
-                     "instead", why, seconds or self.conf("sleep-seconds"))
+        extra = self.sleep_seconds()
+        seconds = 0 if extra else STOCK_SLEEP_SECONDS
+        logger.debug("Cannot watch nginx apply its configuration (%s); sleeping %g s "
+                     "instead", why, seconds or extra)
         if seconds:  # else restart() sleeps the user's sleep-seconds
             time.sleep(seconds)
 
@@ -441,8 +459,10 @@ class CleanEnvConfigurator(StockConfigurator):
         env_policy = self.env_policy()
         child = self.child_env(env_policy)
         changes = child.summary() if child.changes else "nothing"
+        margin = self.sleep_seconds()
         return (f"env-policy {env_policy.mode}; would change now: {changes}; "
-                f"nginx commands time out after {self.timeout():g} s")
+                f"nginx commands time out after {self.timeout():g} s; reloads are confirmed"
+                + (f", then {margin:g} s more" if margin else ""))
 
     def more_info(self) -> str:
         """Stock details plus our policy (the plugin API's description of a prepared plugin)."""

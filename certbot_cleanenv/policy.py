@@ -102,22 +102,37 @@ def parse_drop_env(value: str | list[str] | tuple[str, ...]) -> tuple[str, ...]:
     return _parse_names(value, allow_prefix=True, option="--cleanenv-nginx-drop-env")
 
 
-def parse_timeout(value: str | float) -> float:
-    """Parse ``--cleanenv-nginx-timeout``: a finite number of seconds above zero.
+def _parse_seconds(value: str | float, what: str, *, zero_ok: bool) -> float:
+    """A finite number of seconds, above zero (or zero too, if ``zero_ok``).
 
     ``True``/``False``/``None``, which Certbot eval()s from a renewal file instead of
-    calling this, are refused rather than read as 1 s, 0 s or "no limit".
+    calling the option's type, are refused rather than read as 1 s, 0 s or "none".
     """
+    rule = "zero or more" if zero_ok else "above zero"
+    problem = OptionValueError(f"invalid {what} {value!r}: give a number of seconds {rule}")
     if isinstance(value, bool) or value is None:
-        raise OptionValueError(f"invalid timeout {value!r}: give a number of seconds above zero")
+        raise problem
     try:
         seconds = float(value)
     except (TypeError, ValueError):
-        raise OptionValueError(
-            f"invalid timeout {value!r}: give a number of seconds above zero") from None
-    if not math.isfinite(seconds) or seconds <= 0:
-        raise OptionValueError(f"invalid timeout {value!r}: give a number of seconds above zero")
+        raise problem from None
+    if not math.isfinite(seconds) or seconds < 0 or (seconds == 0 and not zero_ok):
+        raise problem
     return seconds
+
+
+def parse_timeout(value: str | float) -> float:
+    """Parse ``--cleanenv-nginx-timeout``: a finite number of seconds above zero."""
+    return _parse_seconds(value, "timeout", zero_ok=False)
+
+
+def parse_sleep_seconds(value: str | float) -> float:
+    """Parse ``--cleanenv-nginx-sleep-seconds``: a finite number of seconds, zero or more.
+
+    The stock option takes any float; a negative one would crash ``time.sleep`` in the
+    middle of a challenge, so it is refused when Certbot parses its arguments.
+    """
+    return _parse_seconds(value, "sleep-seconds", zero_ok=True)
 
 
 def policy_from_config(conf: Callable[[str], Any]) -> EnvPolicy:

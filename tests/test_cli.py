@@ -58,6 +58,9 @@ BAD_VALUES = [
     (["--cleanenv-nginx-timeout", "0"], "invalid timeout '0'"),
     (["--cleanenv-nginx-timeout", "-5"], "invalid timeout '-5'"),
     (["--cleanenv-nginx-timeout", "nan"], "invalid timeout 'nan'"),
+    (["--cleanenv-nginx-sleep-seconds=-5"], "invalid sleep-seconds '-5'"),
+    (["--cleanenv-nginx-sleep-seconds", "soon"], "invalid sleep-seconds 'soon'"),
+    (["--cleanenv-nginx-sleep-seconds", "inf"], "invalid sleep-seconds 'inf'"),
 ]
 
 

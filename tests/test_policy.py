@@ -74,6 +74,19 @@ def test_bad_timeout(value: str) -> None:
         policy.parse_timeout(value)
 
 
+@pytest.mark.parametrize(("value", "expected"), [("0", 0.0), ("0.25", 0.25), (2, 2.0)])
+def test_sleep_seconds(value: str | float, expected: float) -> None:
+    assert policy.parse_sleep_seconds(value) == expected
+
+
+@pytest.mark.parametrize("value", ["-1", "-0.1", "abc", "nan", "inf", "", None, True, False])
+def test_bad_sleep_seconds(value: str) -> None:
+    """The stock option takes any float; a negative one crashed time.sleep mid-challenge."""
+    with pytest.raises(OptionValueError, match=r"invalid sleep-seconds .*: give a number of "
+                                                r"seconds zero or more"):
+        policy.parse_sleep_seconds(value)
+
+
 @pytest.mark.parametrize("value", [None, True, 3, ["A", 1]])
 def test_name_lists_refuse_non_strings(value: object) -> None:
     """Certbot eval()s None/True/False from a renewal file instead of calling our type."""
@@ -141,7 +154,7 @@ ALL_OPTIONS: dict[str, tuple[str, Any]] = {
     "timeout": ("12.5", 12.5),
     "server-root": ("/srv/nginx", "/srv/nginx"),
     "ctl": ("/opt/nginx/sbin/nginx", "/opt/nginx/sbin/nginx"),
-    "sleep-seconds": ("2", 2),
+    "sleep-seconds": ("2", 2.0),
 }
 
 
@@ -178,6 +191,7 @@ def test_defaults_are_not_stored(parse_config: ParseConfig, tmp_path: Path) -> N
 @pytest.mark.parametrize(("line", "message"), [
     ("cleanenv_nginx_env_policy = strict", "unknown environment policy"),
     ("cleanenv_nginx_timeout = soon", "invalid timeout"),
+    ("cleanenv_nginx_sleep_seconds = -1", "invalid sleep-seconds"),
     ("cleanenv_nginx_keep_env = HOME, A=B", "invalid variable name"),
 ])
 def test_garbage_in_renewal_conf_is_a_value_error(parse_config: ParseConfig, tmp_path: Path,

@@ -159,8 +159,8 @@ class CleanEnvConfigurator(StockConfigurator):
         self._ctl = runner.resolve_executable(super().conf("ctl"), env)
         self._warn_if_stock_authenticator()
         self._warn_about_ignored_renewal_keys()
-        if not os.path.isfile(self.nginx_conf):
-            raise errors.NoInstallationError(
+        if not os.path.isfile(self.nginx_conf):  # a mistake, not "nginx is not installed"
+            raise errors.MisconfigurationError(
                 f"No nginx.conf in {self.conf('server-root')} (--cleanenv-nginx-server-root "
                 "names nginx's configuration directory, e.g. /etc/nginx)")
         super().prepare()

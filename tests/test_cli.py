@@ -94,3 +94,20 @@ def test_plugins_prepare_shows_what_is_removed_names_only(
     assert "CERTBOT_API_TOKEN (" in ours
     assert value not in result.stdout + result.stderr
     assert "s3cr3t-x" not in result.stdout + result.stderr
+
+
+def test_server_root_without_nginx_conf_is_named_not_hidden(tmp_path: Path) -> None:
+    """The plugin stays listed with the reason, as stock does; a real run says it in one line."""
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    listed = certbot(tmp_path, "plugins", "--init", "--prepare",
+                     "--cleanenv-nginx-server-root", str(empty))
+    ours = listed.stdout.split("* cleanenv-nginx\n")[1].split("\n* ")[0]
+    assert f"No nginx.conf in {empty} (--cleanenv-nginx-server-root" in " ".join(ours.split())
+    run = certbot(tmp_path, "certonly", "-n", "-a", "cleanenv-nginx", "-d", "a.example.test",
+                  "--agree-tos", "-m", "a@example.org", "--cleanenv-nginx-server-root",
+                  str(empty))
+    assert run.returncode == 1
+    assert "Traceback" not in run.stderr
+    assert f"No nginx.conf in {empty} (--cleanenv-nginx-server-root names nginx's " \
+           "configuration directory, e.g. /etc/nginx)" in run.stderr

@@ -80,8 +80,9 @@ KNOWN_PATH_LISTS = frozenset({
 
 #: The dynamic loader also splits LD_PRELOAD on white space (ld.so(8)).
 _SEPARATORS: Mapping[str, str] = {"LD_PRELOAD": r"[:\s]+"}
-#: Where a path may start inside any other value (``-Dx=/snap/...``, ``a,/snap/...``).
-_PIECES = re.compile(r"[:\s=,;]+")
+#: Where a path may start inside any other value (``-Dx=/snap/...``, ``a,/snap/...``,
+#: ``--conf="/snap/..."``).
+_PIECES = re.compile(r"[:\s=,;\"']+")
 
 #: sudo's env_check: locale values must not name files or hold format directives.
 _LOCALE_NAMES = frozenset({"LANG", "LANGUAGE"})
@@ -147,7 +148,7 @@ def _under_mount_dir(path: str) -> bool:
 
 
 def names_snap_path(value: str, resolve: Resolver = os.path.realpath) -> bool:
-    """Whether any piece of ``value`` (split at ``: = , ;`` and blanks) is a path in a snap."""
+    """Whether any piece of ``value`` (split at ``: = , ;``, quotes and blanks) is in a snap."""
     return any(is_inside_snap(piece, resolve) for piece in _PIECES.split(value))
 
 
@@ -211,10 +212,13 @@ def _deny_reason(name: str, value: str, policy: EnvPolicy) -> str:
     return ""
 
 
-def _minimal_allows(name: str, value: str) -> bool:
+def _minimal_reason(name: str, value: str) -> str:
+    """Why ``minimal`` removes ``name`` ('' if it keeps it)."""
     if name in _LOCALE_NAMES or name.startswith("LC_"):
-        return is_safe_locale_value(value)
-    return name == "TZ" and is_safe_tz(value)
+        return "" if is_safe_locale_value(value) else "locale value holds '/' or '%'"
+    if name == "TZ":
+        return "" if is_safe_tz(value) else "TZ is not a zone name or a zoneinfo file"
+    return "not on the minimal allow-list"
 
 
 def build_child_env(parent: Mapping[str, str], policy: EnvPolicy,
@@ -237,9 +241,8 @@ def build_child_env(parent: Mapping[str, str], policy: EnvPolicy,
                 kept_in_snap.append(name)
             continue
         reason = _deny_reason(name, value, policy)
-        if not reason and policy.mode == "minimal" and name != "PATH" \
-                and not _minimal_allows(name, value):
-            reason = "not on the minimal allow-list"
+        if not reason and policy.mode == "minimal" and name != "PATH":
+            reason = _minimal_reason(name, value)
         if not reason and _is_path_list(name, value):
             value, reason = filter_path_list(value, resolve, _SEPARATORS.get(name, ":"))
             if value:

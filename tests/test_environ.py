@@ -8,6 +8,7 @@ import pytest
 
 from certbot_cleanenv.environ import (
     SYSTEM_PATH,
+    Change,
     ChildEnv,
     build_child_env,
     filter_path_list,
@@ -134,6 +135,8 @@ def test_path_list_left_empty_is_unset(name: str) -> None:
     ("LESSOPEN", "| /snap/certbot/1/bin/lesspipe %s"),
     ("JAVA_OPTS", "-Xmx1g -Dlib=/snap/certbot/1/lib"),
     ("CSV_DIRS", "/opt/a,/snap/core24/current/b"),
+    ("APP_OPTS", '--conf="/snap/certbot/1/etc/app.conf"'),
+    ("APP_OPTS2", "--conf='/snap/certbot/1/etc/app.conf'"),
 ])
 def test_other_values_pointing_into_a_snap_are_removed(name: str, value: str) -> None:
     child = scrub({"PATH": "/usr/bin", name: value})
@@ -187,6 +190,16 @@ def test_minimal_allow_list(name: str, value: str, kept: bool) -> None:
     child = scrub({"PATH": "/usr/bin", name: value}, MINIMAL)
     assert (name in child.env) is kept
     assert child.env["PATH"] == "/usr/bin"
+
+
+@pytest.mark.parametrize(("name", "value", "reason"), [
+    ("LC_ALL", "../x", "locale value holds '/' or '%'"),
+    ("LANG", "%n", "locale value holds '/' or '%'"),
+    ("TZ", "/etc/passwd", "TZ is not a zone name or a zoneinfo file"),
+    ("HOME", "/root", "not on the minimal allow-list"),
+])
+def test_minimal_says_why(name: str, value: str, reason: str) -> None:
+    assert scrub({"PATH": "/usr/bin", name: value}, MINIMAL).changes == (Change(name, reason),)
 
 
 def test_tz_length_limit() -> None:

@@ -120,10 +120,10 @@ class CleanEnvConfigurator(StockConfigurator):
         """The time limit for each nginx child, validated again like the policy."""
         return policy.parse_timeout(self.conf("timeout"))
 
-    def sleep_seconds(self) -> float:
+    def sleep_seconds(self) -> int:
         """The margin the user set after each confirmed reload (0 when unset), validated."""
         value = self.conf("sleep-seconds")
-        return 0.0 if value is None else policy.parse_sleep_seconds(value)
+        return 0 if value is None else policy.parse_sleep_seconds(value)
 
     def start_mode(self) -> start.StartMode:
         """How to start nginx when it is not running, validated again like the policy."""

@@ -102,37 +102,42 @@ def parse_drop_env(value: str | list[str] | tuple[str, ...]) -> tuple[str, ...]:
     return _parse_names(value, allow_prefix=True, option="--cleanenv-nginx-drop-env")
 
 
-def _parse_seconds(value: str | float, what: str, *, zero_ok: bool) -> float:
-    """A finite number of seconds, above zero (or zero too, if ``zero_ok``).
+def parse_timeout(value: str | float) -> float:
+    """Parse ``--cleanenv-nginx-timeout``: a finite number of seconds above zero.
 
     ``True``/``False``/``None``, which Certbot eval()s from a renewal file instead of
-    calling the option's type, are refused rather than read as 1 s, 0 s or "none".
+    calling this, are refused rather than read as 1 s, 0 s or "no limit".
     """
-    rule = "zero or more" if zero_ok else "above zero"
-    problem = OptionValueError(f"invalid {what} {value!r}: give a number of seconds {rule}")
+    problem = OptionValueError(f"invalid timeout {value!r}: give a number of seconds above zero")
     if isinstance(value, bool) or value is None:
         raise problem
     try:
         seconds = float(value)
     except (TypeError, ValueError):
         raise problem from None
-    if not math.isfinite(seconds) or seconds < 0 or (seconds == 0 and not zero_ok):
+    if not math.isfinite(seconds) or seconds <= 0:
         raise problem
     return seconds
 
 
-def parse_timeout(value: str | float) -> float:
-    """Parse ``--cleanenv-nginx-timeout``: a finite number of seconds above zero."""
-    return _parse_seconds(value, "timeout", zero_ok=False)
+def parse_sleep_seconds(value: str | int) -> int:
+    """Parse ``--cleanenv-nginx-sleep-seconds``: whole seconds, zero or more.
 
-
-def parse_sleep_seconds(value: str | float) -> float:
-    """Parse ``--cleanenv-nginx-sleep-seconds``: a finite number of seconds, zero or more.
-
-    The stock option takes any float; a negative one would crash ``time.sleep`` in the
-    middle of a challenge, so it is refused when Certbot parses its arguments.
+    Whole seconds as the stock option (``type=int``), so renewal files read and write
+    the same values for both plugins; but a negative one, which the stock option takes
+    and which crashes ``time.sleep`` in the middle of a challenge, is refused.
     """
-    return _parse_seconds(value, "sleep-seconds", zero_ok=True)
+    problem = OptionValueError(
+        f"invalid sleep-seconds {value!r}: give a whole number of seconds, zero or more")
+    if isinstance(value, bool) or not isinstance(value, (str, int)):
+        raise problem
+    try:
+        seconds = int(value)
+    except ValueError:
+        raise problem from None
+    if seconds < 0:
+        raise problem
+    return seconds
 
 
 def policy_from_config(conf: Callable[[str], Any]) -> EnvPolicy:

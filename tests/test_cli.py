@@ -60,7 +60,7 @@ BAD_VALUES = [
     (["--cleanenv-nginx-timeout", "nan"], "invalid timeout 'nan'"),
     (["--cleanenv-nginx-sleep-seconds=-5"], "invalid sleep-seconds '-5'"),
     (["--cleanenv-nginx-sleep-seconds", "soon"], "invalid sleep-seconds 'soon'"),
-    (["--cleanenv-nginx-sleep-seconds", "inf"], "invalid sleep-seconds 'inf'"),
+    (["--cleanenv-nginx-sleep-seconds", "0.5"], "invalid sleep-seconds '0.5'"),
 ]
 
 

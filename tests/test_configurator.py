@@ -227,7 +227,7 @@ def test_kept_snap_variable_warns_once(make_configurator: MakeConf, tmp_path: Pa
     ("timeout", None, "invalid timeout None"),
     ("timeout", True, "invalid timeout True"),
     ("sleep_seconds", True, "invalid sleep-seconds True"),
-    ("sleep_seconds", -1.0, "invalid sleep-seconds -1.0"),
+    ("sleep_seconds", -1, "invalid sleep-seconds -1"),
     ("keep_env", None, "invalid value None for --cleanenv-nginx-keep-env"),
     ("env_policy", "None", "unknown environment policy 'None'"),
 ])

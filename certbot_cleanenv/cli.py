@@ -81,7 +81,7 @@ def build_parser() -> argparse.ArgumentParser:
                     "changed file and writes atomically. Files using other plugins are "
                     "skipped with a reason. Refuses while another Certbot runs.")
     which = migrator.add_mutually_exclusive_group(required=True)
-    which.add_argument("--cert-name", action="append", metavar="NAME",
+    which.add_argument("--cert-name", action="append", metavar="NAME", type=_cert_name,
                        help="a certificate to switch (repeat for more)")
     which.add_argument("--all", action="store_true", help="every renewal configuration")
     migrator.add_argument("--dry-run", action="store_true",
@@ -91,6 +91,14 @@ def build_parser() -> argparse.ArgumentParser:
     migrator.add_argument("--config-dir", default="/etc/letsencrypt", type=Path, metavar="DIR",
                           help="Certbot's configuration directory (default: /etc/letsencrypt)")
     return parser
+
+
+def _cert_name(value: str) -> str:
+    """A lineage name as Certbot makes them: never empty, never a path."""
+    if not value or "/" in value or value in (".", "..") or "\0" in value:
+        raise argparse.ArgumentTypeError(
+            f"invalid certificate name {value!r}: give a name as certbot certificates lists it")
+    return value
 
 
 def run_check(args: argparse.Namespace) -> int:

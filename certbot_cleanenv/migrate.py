@@ -92,12 +92,13 @@ def plan(text: str, revert: bool = False) -> tuple[str, str]:
     return new, ""
 
 
-def write_atomically(path: Path, text: str) -> None:
+def write_atomically(path: Path, text: str, like: Path | None = None) -> None:
     """Replace ``path`` with ``text``: readers see the old file or the new one, never half.
 
-    Keeps the original mode and owner; the temporary file is removed on any failure.
+    Keeps the mode and owner of ``path`` (or of ``like``, for a new file); the temporary
+    file is removed on any failure.
     """
-    stat = path.stat()
+    stat = (like or path).stat()
     fd, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
@@ -119,9 +120,14 @@ def write_atomically(path: Path, text: str) -> None:
 
 
 def migrate_file(path: Path, *, revert: bool = False, dry_run: bool = False) -> Result:
-    """Switch one renewal file (or say why not)."""
+    """Switch one renewal file (or say why not).
+
+    A symlink is followed: the file it names is changed (and backed up beside it), so
+    the link stays a link.
+    """
+    real = path.resolve()
     try:
-        text = path.read_bytes().decode("utf-8")
+        text = real.read_bytes().decode("utf-8")
     except (OSError, UnicodeDecodeError) as error:
         return Result(path, "skipped", f"unreadable ({error.__class__.__name__}: "
                                        f"{getattr(error, 'strerror', None) or error})")
@@ -134,9 +140,6 @@ def migrate_file(path: Path, *, revert: bool = False, dry_run: bool = False) -> 
                                         new.splitlines(keepends=True), str(path), str(path)))
     if dry_run:
         return Result(path, "would change", diff=diff)
-    backup = os.open(path.with_name(path.name + BACKUP_SUFFIX),
-                     os.O_WRONLY | os.O_CREAT | os.O_TRUNC, path.stat().st_mode & 0o777)
-    with os.fdopen(backup, "wb") as handle:
-        handle.write(text.encode("utf-8"))
-    write_atomically(path, new)
+    write_atomically(real.with_name(real.name + BACKUP_SUFFIX), text, like=real)
+    write_atomically(real, new)
     return Result(path, "reverted" if revert else "migrated", diff=diff)

@@ -225,3 +225,39 @@ def test_missing_names_and_directory(tmp_path: Path) -> None:
     assert result.returncode == 1
     assert "nope.conf: skipped: no such renewal configuration" in result.stdout
     assert cli("--config-dir", str(tmp_path)).returncode == 64
+
+
+@pytest.mark.parametrize("name", ["", "../../etc/x", "a/b", "..", "."])
+def test_cert_names_that_are_paths_are_usage_errors(tmp_path: Path, name: str) -> None:
+    (tmp_path / "renewal").mkdir()
+    result = cli("--cert-name", name, "--config-dir", str(tmp_path))
+    assert result.returncode == 64
+    assert f"invalid certificate name {name!r}" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_symlinked_file_is_migrated_where_it_lives(tmp_path: Path) -> None:
+    """The link stays a link; the file it names is switched and backed up beside it."""
+    (tmp_path / "renewal").mkdir()
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    real = shared / "example.com.conf"
+    real.write_text(STOCK_CONF)
+    link = tmp_path / "renewal" / "example.com.conf"
+    link.symlink_to(real)
+    result = cli("--cert-name", "example.com", "--config-dir", str(tmp_path))
+    assert result.returncode == 0, result.stderr
+    assert link.is_symlink()
+    assert "authenticator = cleanenv-nginx" in real.read_text()
+    assert (shared / "example.com.conf.pre-cleanenv").read_text() == STOCK_CONF
+    assert not (tmp_path / "renewal" / "example.com.conf.pre-cleanenv").exists()
+
+
+def test_backup_keeps_mode_and_owner(tmp_path: Path) -> None:
+    path = tmp_path / "example.com.conf"
+    path.write_text(STOCK_CONF)
+    path.chmod(0o640)
+    os.chown(path, 1234, 5678)
+    assert migrate.migrate_file(path).action == "migrated"
+    backup = (tmp_path / "example.com.conf.pre-cleanenv").stat()
+    assert (backup.st_mode & 0o777, backup.st_uid, backup.st_gid) == (0o640, 1234, 5678)

@@ -108,6 +108,8 @@ def run_check(args: argparse.Namespace) -> int:
         report = check.check(args.server_root, args.ctl, env_policy, args.timeout)
     except errors.Error as error:
         print(f"certbot-cleanenv: {error}", file=sys.stderr)
+        if args.json:  # scripts read stdout: give them the reason there too
+            print(json.dumps({"error": str(error), "exit_code": check.CANNOT_RUN}))
         return check.CANNOT_RUN
     print(json.dumps(report.as_json(), indent=2) if args.json else check.render(report))
     return report.exit_code

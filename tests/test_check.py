@@ -94,6 +94,15 @@ def test_missing_nginx_is_exit_4(site_factory: MakeSite) -> None:
     assert "Traceback" not in result.stderr
 
 
+def test_json_says_why_it_could_not_run(site_factory: MakeSite) -> None:
+    site = site_factory()
+    result = check(site, site.base_env(), "--ctl", "/nonexistent/nginx", "--json")
+    assert result.returncode == 4
+    report = json.loads(result.stdout)
+    assert report["exit_code"] == 4
+    assert "/nonexistent/nginx" in report["error"]
+
+
 @pytest.mark.parametrize("args", [["--env-policy", "bogus"], ["--timeout", "0"], ["--nope"]])
 def test_usage_errors_are_exit_64(site_factory: MakeSite, args: list[str]) -> None:
     site = site_factory()

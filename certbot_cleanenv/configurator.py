@@ -120,7 +120,7 @@ class CleanEnvConfigurator(StockConfigurator):
         """The time limit for each nginx child, validated again like the policy."""
         return policy.parse_timeout(self.conf("timeout"))
 
-    def sleep_seconds(self) -> int:
+    def sleep_seconds(self) -> float:
         """The margin the user set after each confirmed reload (0 when unset), validated."""
         value = self.conf("sleep-seconds")
         return 0 if value is None else policy.parse_sleep_seconds(value)

@@ -120,22 +120,28 @@ def parse_timeout(value: str | float) -> float:
     return seconds
 
 
-def parse_sleep_seconds(value: str | int) -> int:
-    """Parse ``--cleanenv-nginx-sleep-seconds``: whole seconds, zero or more.
+def parse_sleep_seconds(value: str | float) -> float:
+    """Parse ``--cleanenv-nginx-sleep-seconds``: whole seconds on the command line, zero or more.
 
-    Whole seconds as the stock option (``type=int``), so renewal files read and write
-    the same values for both plugins; but a negative one, which the stock option takes
-    and which crashes ``time.sleep`` in the middle of a challenge, is refused.
+    A string is read as the stock option reads it (``type=int``), so renewal files read
+    and write the same values for both plugins; a number set in code is taken as it is,
+    as the stock plugin takes it. A negative one, which the stock option accepts and
+    which crashes ``time.sleep`` in the middle of a challenge, is refused.
     """
     problem = OptionValueError(
         f"invalid sleep-seconds {value!r}: give a whole number of seconds, zero or more")
-    if isinstance(value, bool) or not isinstance(value, (str, int)):
+    if isinstance(value, bool):
         raise problem
-    try:
-        seconds = int(value)
-    except ValueError:
-        raise problem from None
-    if seconds < 0:
+    if isinstance(value, str):
+        try:
+            seconds: float = int(value)
+        except ValueError:
+            raise problem from None
+    elif isinstance(value, (int, float)):
+        seconds = value
+    else:
+        raise problem
+    if not math.isfinite(seconds) or seconds < 0:
         raise problem
     return seconds
 

@@ -74,13 +74,16 @@ def test_bad_timeout(value: str) -> None:
         policy.parse_timeout(value)
 
 
-@pytest.mark.parametrize(("value", "expected"), [("0", 0), ("2", 2), (" 3 ", 3), (2, 2)])
-def test_sleep_seconds(value: str | int, expected: int) -> None:
+@pytest.mark.parametrize(("value", "expected"), [
+    ("0", 0), ("2", 2), (" 3 ", 3), (2, 2), (0.25, 0.25),  # a number set in code, as stock
+])
+def test_sleep_seconds(value: str | float, expected: float) -> None:
     assert policy.parse_sleep_seconds(value) == expected
+    assert type(policy.parse_sleep_seconds(value)) is type(expected)
 
 
 @pytest.mark.parametrize("value", ["-1", "0.5", "abc", "nan", "inf", "", None, True, False,
-                                   -3, 1.5])
+                                   -3, -0.5, float("nan"), float("inf"), [1]])
 def test_bad_sleep_seconds(value: str) -> None:
     """Whole seconds as stock; a negative one crashed time.sleep mid-challenge."""
     with pytest.raises(OptionValueError, match=r"invalid sleep-seconds .*: give a whole "

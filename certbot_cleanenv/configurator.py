@@ -329,14 +329,15 @@ class CleanEnvConfigurator(StockConfigurator):
         return nginx_conf.runtime_path(path, self._banner)
 
     def _error_log(self) -> str | None:
-        """Where the master logs a rejected reload, if it is a file."""
-        named = nginx_conf.main_directive(self.parser.parsed, self.nginx_conf,
-                                          self.parser.root, "error_log")
-        path = named[0] if named else \
-            nginx_conf.compiled_option(self._banner, "error-log-path") or "logs/error.log"
-        if path == "stderr" or path.startswith(("syslog:", "memory:")):
-            return None
-        return nginx_conf.runtime_path(path, self._banner)
+        """A file the master logs a rejected reload to: nginx logs to every ``error_log``."""
+        named = nginx_conf.main_directives(self.parser.parsed, self.nginx_conf,
+                                           self.parser.root, "error_log")
+        paths = [args[0] for args in named if args] or \
+            [nginx_conf.compiled_option(self._banner, "error-log-path") or "logs/error.log"]
+        for path in paths:
+            if path != "stderr" and not path.startswith(("syslog:", "memory:")):
+                return nginx_conf.runtime_path(path, self._banner)
+        return None
 
     def _listen_address(self) -> tuple[str, int] | None:
         """A TCP address a server block listens on, to connect to after a start."""

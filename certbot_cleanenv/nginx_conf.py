@@ -31,13 +31,18 @@ def main_context(parsed: Parsed, main_conf: str, server_root: str) -> list[Seque
     return contexts
 
 
+def main_directives(parsed: Parsed, main_conf: str, server_root: str,
+                    name: str) -> list[list[str]]:
+    """The arguments of every main-context ``name`` directive, in order."""
+    return [[unquote(arg) for arg in statement[1:]]
+            for statements in main_context(parsed, main_conf, server_root)
+            for statement in statements if is_directive(statement, name)]
+
+
 def main_directive(parsed: Parsed, main_conf: str, server_root: str, name: str) -> list[str]:
     """The arguments of the first main-context ``name`` directive ([] when there is none)."""
-    for statements in main_context(parsed, main_conf, server_root):
-        for statement in statements:
-            if is_directive(statement, name):
-                return [unquote(arg) for arg in statement[1:]]
-    return []
+    found = main_directives(parsed, main_conf, server_root, name)
+    return found[0] if found else []
 
 
 def compiled_option(banner: str, name: str) -> str | None:

@@ -23,8 +23,8 @@ POLL_SECONDS = 0.005
 _PROBLEM = re.compile(r"\[(emerg|alert)\]")
 #: A bind() that nginx retries (five times, 500 ms apart) before "still could not bind()".
 _RETRIED = re.compile(r"bind\(\) to \S+ failed \(98: ")
-#: What follows "[emerg] 1234#1234: " on an error-log line.
-_MESSAGE = re.compile(r"\[(?:emerg|alert)\] \d+#\d+: (.*)")
+#: The pid that wrote an ``[emerg]``/``[alert]`` line, and what it said.
+_MESSAGE = re.compile(r"\[(?:emerg|alert)\] (\d+)#\d+: (.*)")
 
 
 class ReloadRejectedError(Exception):
@@ -96,21 +96,24 @@ def problems_since(error_log: str | None, offset: int) -> list[str]:
     return [line.strip() for line in text.splitlines() if _PROBLEM.search(line)]
 
 
-def rejection(problems: list[str]) -> str | None:
-    """What nginx said, if ``problems`` show it gave up on the new configuration; else None.
+def rejection(problems: list[str], master: int) -> str | None:
+    """What the master said, if ``problems`` show it gave up on the new configuration.
 
-    A bind() failing on an address in use is no verdict yet: nginx tries again, and says
-    "still could not bind()" if it never works. Repeated messages are shown once.
+    Only the master's lines count: a worker's ``[alert]`` (say, too few
+    worker_connections) says nothing about the reload. A bind() failing on an address
+    in use is no verdict yet: nginx tries again, and says "still could not bind()" if it
+    never works. Repeated messages are shown once.
     """
-    if all(_RETRIED.search(line) for line in problems):
-        return None
-    seen: dict[str, str] = {}
+    said: dict[str, str] = {}
     for line in problems:
         found = _MESSAGE.search(line)
-        key = found.group(1) if found else line
-        seen.pop(key, None)
-        seen[key] = line
-    return " | ".join(list(seen.values())[-3:])
+        if found is None or int(found.group(1)) != master:
+            continue
+        said.pop(found.group(2), None)
+        said[found.group(2)] = line
+    if all(_RETRIED.search(line) for line in said.values()):
+        return None
+    return " | ".join(list(said.values())[-3:])
 
 
 def log_size(error_log: str | None) -> int:
@@ -173,7 +176,7 @@ class ReloadWatch:
             procs = children(self.master, self.proc)
             if applied(self.old, procs):
                 return clock() - started
-            words = rejection(problems_since(self.error_log, self.offset))
+            words = rejection(problems_since(self.error_log, self.offset), self.master)
             if words and not workers(procs) - self.old:
                 raise ReloadRejectedError(words)
             if not os.path.exists(f"{self.proc}/{self.master}"):

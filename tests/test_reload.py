@@ -180,18 +180,27 @@ def test_bind_retries_are_no_verdict_until_nginx_gives_up() -> None:
     """nginx retries a bind() on an address in use five times, then says it gave up."""
     failed = "2026/12/04 [emerg] 1#1: bind() to 0.0.0.0:80 failed (98: Address already in use)"
     gave_up = "2026/12/04 [emerg] 1#1: still could not bind()"
-    assert reload.rejection([]) is None
-    assert reload.rejection([failed]) is None
-    assert reload.rejection([failed] * 5) is None
-    assert reload.rejection([failed] * 5 + [gave_up]) == f"{failed} | {gave_up}"
+    assert reload.rejection([], 1) is None
+    assert reload.rejection([failed], 1) is None
+    assert reload.rejection([failed] * 5, 1) is None
+    assert reload.rejection([failed] * 5 + [gave_up], 1) == f"{failed} | {gave_up}"
 
 
 def test_rejection_keeps_the_last_distinct_words() -> None:
-    lines = [f"2026/12/04 06:0{n} [emerg] {n}#{n}: {text}" for n, text in
+    lines = [f"2026/12/04 06:0{n} [emerg] 7#{n}: {text}" for n, text in
              enumerate(["a", "b", "a", "c", "d"])]
-    assert reload.rejection(lines) == " | ".join(lines[2:])
-    other = "2026/12/04 [emerg] 1#1: bind() to 0.0.0.0:80 failed (13: Permission denied)"
-    assert reload.rejection([other]) == other  # not retried by nginx: a verdict at once
+    assert reload.rejection(lines, 7) == " | ".join(lines[2:])
+    other = "2026/12/04 [emerg] 7#7: bind() to 0.0.0.0:80 failed (13: Permission denied)"
+    assert reload.rejection([other], 7) == other  # not retried by nginx: a verdict at once
+
+
+def test_only_the_master_speaks_for_the_reload() -> None:
+    """A worker's [alert] (too few connections, say) is no verdict on the configuration."""
+    worker = "2026/12/04 [alert] 2672#2672: 16 worker_connections are not enough"
+    master = '2026/12/04 [emerg] 2671#2671: cannot load certificate key "/x/des.key"'
+    assert reload.rejection([worker], 2671) is None
+    assert reload.rejection([worker, master], 2671) == master
+    assert reload.rejection(["[emerg] something without a pid"], 2671) is None
 
 
 # --- what cannot be watched -----------------------------------------------------------------
@@ -250,14 +259,15 @@ def test_wait_returns_once_the_new_generation_serves(proc: FakeProc, pid_file: P
 def test_wait_fails_at_once_with_nginx_words(proc: FakeProc, pid_file: Path,
                                              tmp_path: Path) -> None:
     log = tmp_path / "error.log"
-    log.write_text("2026/12/04 [emerg] 1#1: from yesterday\n")
+    log.write_text(f"2026/12/04 [emerg] {MASTER}#{MASTER}: from yesterday\n")
     watch = watch_of(proc, pid_file, log)
+    words = f'2026/12/04 [emerg] {MASTER}#{MASTER}: cannot load certificate key "/x/des.key"'
     with log.open("a") as more:
-        more.write('2026/12/04 [emerg] 9#9: cannot load certificate key "/x/des.key"\n')
+        more.write(f"{words}\n")
     clock = Clock()
     with pytest.raises(reload.ReloadRejectedError) as raised:
         watch.wait(60, clock=clock, sleep=clock.sleep)
-    assert str(raised.value) == '2026/12/04 [emerg] 9#9: cannot load certificate key "/x/des.key"'
+    assert str(raised.value) == words
     assert clock.sleeps == 0
 
 
@@ -435,6 +445,29 @@ def test_configurator_rejection_without_an_environment_cause(make_configurator: 
             plugin.restart()
     assert "service manager" not in str(raised.value)
     assert net.accepts(site.http_port)
+
+
+@pytest.mark.nginx
+def test_rejection_is_read_from_the_first_error_log_that_is_a_file(
+        make_configurator: MakeConf, site_factory: MakeSite, nginx_bin: str) -> None:
+    """nginx logs to every error_log; a stderr one first must not hide the file after it."""
+    site = site_factory()
+    site.conf.write_text(site.conf.read_text().replace(
+        f"error_log {site.error_log} notice;",
+        f"error_log stderr;\nerror_log {site.error_log} notice;"))
+    subprocess.run([nginx_bin, "-c", str(site.conf)], env=site.base_env(), check=True,
+                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=30)
+    net.wait_for_port(site.http_port)  # (the master keeps stderr: no pipe to wait on)
+    plugin = make_configurator("--cleanenv-nginx-server-root", str(site.root),
+                               "--cleanenv-nginx-timeout", "30")
+    plugin.prepare()
+    started = time.monotonic()
+    with net.held_port() as port:
+        site.conf.write_text(site.conf.read_text().replace(
+            f"listen 127.0.0.1:{site.http_port};", f"listen 127.0.0.1:{port};"))
+        with pytest.raises(errors.MisconfigurationError, match=r"still could not bind\(\)"):
+            plugin.restart()
+    assert time.monotonic() - started < 10  # nginx's own retries, not our 30 s limit
 
 
 @pytest.mark.nginx

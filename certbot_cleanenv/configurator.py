@@ -48,9 +48,9 @@ _STOCK_OPTIONS: dict[str, dict[str, Any]] = {
         "runs with. (default: nginx)")},
     "sleep-seconds": {"default": None, "type": policy.parse_sleep_seconds,
                       "metavar": "SECONDS", "help": (
-        "Seconds to wait after nginx has applied each reload, on top of watching it "
-        "apply; where it cannot be watched (no /proc, no pid file), the wait after each "
-        "reload. (default: none; 1 where nginx cannot be watched)")},
+        "Whole seconds (0-3600) to wait after nginx has applied each reload, on top of "
+        "watching it apply; where it cannot be watched (no /proc, no pid file), the wait "
+        "after each reload. (default: none; 1 where nginx cannot be watched)")},
 }
 
 
@@ -66,6 +66,7 @@ class CleanEnvConfigurator(StockConfigurator):
         self._ctl: str | None = None
         self._warned_kept: set[str] = set()
         self._warned_banner = False
+        self._warned_slow = False
         #: The first child that hung in this run: later ones fail at once (see _run_argv).
         self._hung: runner.ChildTimeoutError | None = None
         self._banner = ""  # nginx -V, for compiled-in paths
@@ -246,10 +247,26 @@ class CleanEnvConfigurator(StockConfigurator):
 
         :raises .errors.MisconfigurationError: if the test fails or times out.
         """
+        started = time.monotonic()
         result = self._run("-t")
+        self._warn_if_slow(time.monotonic() - started)
         if result.returncode != 0:
             raise errors.MisconfigurationError(
                 f"Error while running {result.command}.\n\n{result.output}")
+
+    def _warn_if_slow(self, took: float) -> None:
+        """Warn, once, when nginx reads its configuration in more than half the time limit.
+
+        Every reload reads it twice (the signalling nginx, then the master), and a
+        clean-up reload cut short by the limit leaves the challenge configuration in
+        service, so the limit needs a margin the user can see coming.
+        """
+        limit = self.timeout()
+        if took > limit / 2 and not self._warned_slow:
+            self._warned_slow = True
+            logger.warning("nginx needed %.1f s to read its configuration; "
+                           "--cleanenv-nginx-timeout %g leaves little margin for a reload: "
+                           "raise it", took, limit)
 
     def restart(self) -> None:
         """Reload nginx in the clean environment and wait until it has applied the change.
@@ -259,7 +276,10 @@ class CleanEnvConfigurator(StockConfigurator):
         :raises .errors.MisconfigurationError: if neither works, nginx rejects the new
             configuration, or a command or the wait runs out of time.
         """
-        watch = reload.ReloadWatch.before_signal(self._pid_file(), self._error_log())
+        single = nginx_conf.main_directive(self.parser.parsed, self.nginx_conf,
+                                           self.parser.root, "master_process") == ["off"]
+        watch = reload.ReloadWatch.before_signal(  # no workers ever: do not wait for them
+            self._pid_file(), self._error_log(), settle=0 if single else 1.0)
         reloaded = self._run("-s", "reload")
         if reloaded.returncode != 0:
             logger.debug("nginx reload failed:\n%s", reloaded.output)

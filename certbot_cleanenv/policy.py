@@ -20,6 +20,8 @@ Mode = Literal["scrub", "minimal", "off"]
 MODES: tuple[Mode, ...] = ("scrub", "minimal", "off")
 
 DEFAULT_TIMEOUT = 60.0
+#: More than a margin: an hour per reload is a mistake (and past time.sleep's range, a crash).
+MAX_SLEEP_SECONDS = 3600
 
 # POSIX portable names, as systemd's env_name_is_valid() and sudo's env_check accept.
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
@@ -121,15 +123,16 @@ def parse_timeout(value: str | float) -> float:
 
 
 def parse_sleep_seconds(value: str | float) -> float:
-    """Parse ``--cleanenv-nginx-sleep-seconds``: whole seconds on the command line, zero or more.
+    """Parse ``--cleanenv-nginx-sleep-seconds``: whole seconds on the command line, 0 to 3600.
 
     A string is read as the stock option reads it (``type=int``), so renewal files read
     and write the same values for both plugins; a number set in code is taken as it is,
     as the stock plugin takes it. A negative one, which the stock option accepts and
-    which crashes ``time.sleep`` in the middle of a challenge, is refused.
+    which crashes ``time.sleep`` in the middle of a challenge, is refused, and so is
+    one past an hour (past ``time.sleep``'s range it crashes too).
     """
-    problem = OptionValueError(
-        f"invalid sleep-seconds {value!r}: give a whole number of seconds, zero or more")
+    problem = OptionValueError(f"invalid sleep-seconds {value!r}: give a whole number of "
+                               f"seconds from 0 to {MAX_SLEEP_SECONDS}")
     if isinstance(value, bool):
         raise problem
     if isinstance(value, str):
@@ -141,7 +144,7 @@ def parse_sleep_seconds(value: str | float) -> float:
         seconds = value
     else:
         raise problem
-    if not math.isfinite(seconds) or seconds < 0:
+    if not 0 <= seconds <= MAX_SLEEP_SECONDS:  # also refuses nan
         raise problem
     return seconds
 

@@ -75,7 +75,8 @@ def test_bad_timeout(value: str) -> None:
 
 
 @pytest.mark.parametrize(("value", "expected"), [
-    ("0", 0), ("2", 2), (" 3 ", 3), (2, 2), (0.25, 0.25),  # a number set in code, as stock
+    ("0", 0), ("2", 2), (" 3 ", 3), ("3600", 3600), (2, 2),
+    (0.25, 0.25),  # a number set in code, as stock
 ])
 def test_sleep_seconds(value: str | float, expected: float) -> None:
     assert policy.parse_sleep_seconds(value) == expected
@@ -83,11 +84,12 @@ def test_sleep_seconds(value: str | float, expected: float) -> None:
 
 
 @pytest.mark.parametrize("value", ["-1", "0.5", "abc", "nan", "inf", "", None, True, False,
-                                   -3, -0.5, float("nan"), float("inf"), [1]])
+                                   -3, -0.5, float("nan"), float("inf"), [1], "3601",
+                                   "100000000000000000000"])
 def test_bad_sleep_seconds(value: str) -> None:
     """Whole seconds as stock; a negative one crashed time.sleep mid-challenge."""
     with pytest.raises(OptionValueError, match=r"invalid sleep-seconds .*: give a whole "
-                                                r"number of seconds, zero or more"):
+                                                r"number of seconds from 0 to 3600"):
         policy.parse_sleep_seconds(value)
 
 

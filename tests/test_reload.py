@@ -484,8 +484,11 @@ def test_unwatchable_master_falls_back_to_the_stock_sleep(
     plugin = make_configurator("--cleanenv-nginx-server-root", str(site.root))
     plugin.prepare()
     slept: list[float] = []
-    monkeypatch.setattr(module, "time", SimpleNamespace(sleep=slept.append))
+    monkeypatch.setattr(module, "time", SimpleNamespace(sleep=slept.append,
+                                                        monotonic=time.monotonic))
+    started = time.monotonic()
     plugin.restart()
+    assert time.monotonic() - started < 0.9  # no 1 s wait for workers that never come
     assert slept == [module.STOCK_SLEEP_SECONDS]
     assert "Cannot watch nginx apply its configuration (nginx master " in caplog.text
     assert "has no workers (master_process off?)); sleeping 1 s instead" in caplog.text
@@ -525,3 +528,25 @@ def test_start_that_never_serves_is_bounded(make_configurator: MakeConf, site_fa
         plugin.restart()
     assert 1 <= time.monotonic() - started < 3
 
+
+
+@pytest.mark.nginx
+def test_a_configuration_slow_to_read_warns_about_the_limit(
+        make_configurator: MakeConf, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """A limit close to nginx's read time would cut reloads short: say so before it does."""
+    from benchmarks.slow_reload import slow_site
+
+    site, took = slow_site(tmp_path, net.free_port(), 0.6)
+    plugin = make_configurator("--cleanenv-nginx-server-root", str(site.root),
+                               "--cleanenv-nginx-timeout", f"{took * 1.5:.2f}")
+    plugin.prepare()
+    plugin.config_test()
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warnings) == 1
+    assert warnings[0].startswith("nginx needed ")
+    assert "s to read its configuration; --cleanenv-nginx-timeout " in warnings[0]
+    caplog.clear()
+    roomy = make_configurator("--cleanenv-nginx-server-root", str(site.root),
+                              "--cleanenv-nginx-timeout", f"{took * 4:.2f}")
+    roomy.prepare()
+    assert not [r for r in caplog.records if r.levelno == logging.WARNING]

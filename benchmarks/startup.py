@@ -28,14 +28,16 @@ TARGET = 1.05
 SNAP = "/snap/certbot/4412"
 
 
-def with_ours(bare: Path) -> Path:
-    """A copy of the bare Certbot venv's contents plus our package, rebuilt every run."""
+def with_ours(bare: Path, version: str) -> Path:
+    """A venv beside ``bare`` with the same pinned Certbot plus our package (not editable).
+
+    Rebuilt every run, so it holds this checkout as ``pip install`` would install it.
+    """
     venv = bare.with_name(f"{bare.name}-with-cleanenv")
     shutil.rmtree(venv, ignore_errors=True)
     subprocess.run([str(bare / "bin" / "python"), "-m", "venv", str(venv)], check=True)
-    pip = [str(venv / "bin" / "python"), "-m", "pip", "install", "--quiet",
-               "--disable-pip-version-check"]
-    subprocess.run([*pip, "-c", str(venvs.constraints_file(bare.name.split("-", 1)[1])),
+    subprocess.run([str(venv / "bin" / "python"), "-m", "pip", "install", "--quiet",
+                    "--disable-pip-version-check", "-c", str(venvs.constraints_file(version)),
                     "certbot", "certbot-nginx", str(venvs.REPO)], check=True)
     return venv
 
@@ -80,7 +82,7 @@ def main() -> None:
     heading(f"certbot plugins with and without cleanenv-nginx (Certbot {args.certbot}), "
             f"{args.runs} runs each")
     bare = venvs.certbot_venv(args.certbot)
-    ours = with_ours(bare)
+    ours = with_ours(bare, args.certbot)
     times: dict[str, list[float]] = {"without": [], "with": []}
     with tempfile.TemporaryDirectory(prefix="cleanenv-bench-startup-") as tmp:
         state = Path(tmp)

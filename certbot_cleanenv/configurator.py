@@ -276,8 +276,7 @@ class CleanEnvConfigurator(StockConfigurator):
         :raises .errors.MisconfigurationError: if neither works, nginx rejects the new
             configuration, or a command or the wait runs out of time.
         """
-        single = nginx_conf.main_directive(self.parser.parsed, self.nginx_conf,
-                                           self.parser.root, "master_process") == ["off"]
+        single = self._main_directives("master_process")[:1] == [["off"]]
         watch = reload.ReloadWatch.before_signal(  # no workers ever: do not wait for them
             self._pid_file(), self._error_log(), settle=0 if single else 1.0)
         reloaded = self._run("-s", "reload")
@@ -340,18 +339,21 @@ class CleanEnvConfigurator(StockConfigurator):
         if seconds:  # else restart() sleeps the user's sleep-seconds
             time.sleep(seconds)
 
+    def _main_directives(self, name: str) -> list[list[str]]:
+        """Every main-context ``name`` directive's arguments, includes followed as stock does."""
+        return nginx_conf.main_directives(self.parser.parsed, self.nginx_conf, self.parser.root,
+                                          name)
+
     def _pid_file(self) -> str:
         """The pid file: nginx's ``pid`` directive, else its compiled-in default."""
-        named = nginx_conf.main_directive(self.parser.parsed, self.nginx_conf,
-                                          self.parser.root, "pid")
-        path = named[0] if named else \
+        named = self._main_directives("pid")
+        path = named[0][0] if named and named[0] else \
             nginx_conf.compiled_option(self._banner, "pid-path") or "logs/nginx.pid"
         return nginx_conf.runtime_path(path, self._banner)
 
     def _error_log(self) -> str | None:
         """A file the master logs a rejected reload to: nginx logs to every ``error_log``."""
-        named = nginx_conf.main_directives(self.parser.parsed, self.nginx_conf,
-                                           self.parser.root, "error_log")
+        named = self._main_directives("error_log")
         paths = [args[0] for args in named if args] or \
             [nginx_conf.compiled_option(self._banner, "error-log-path") or "logs/error.log"]
         for path in paths:

@@ -124,13 +124,13 @@ def test_migrate_real_lineages_then_renew_uses_cleanenv(
     ctl, log = recording_ctl(tmp_path, nginx_bin)
     env = {**site.base_env(), "HOME": str(tmp_path)}
     first = certbot.issue(site, env, "nginx", "--nginx-ctl", str(ctl),
-                          "--nginx-sleep-seconds", "1")
+                          "--nginx-sleep-seconds", "2")  # stock guesses; give a busy host room
     assert first.returncode == 0, first.stderr
     renewal = certbot.state / "config" / "renewal"
     # a second lineage with no stock option beyond the server root
     other = renewal / "other.example.test.conf"
     other.write_text((renewal / f"{site.domain}.conf").read_text()
-                     .replace(f"nginx_ctl = {ctl}\n", "").replace("nginx_sleep_seconds = 1\n", ""))
+                     .replace(f"nginx_ctl = {ctl}\n", "").replace("nginx_sleep_seconds = 2\n", ""))
     foreign = renewal / "foreign.example.test.conf"
     foreign.write_text(other.read_text().replace("authenticator = nginx",
                                                  "authenticator = webroot"))
@@ -191,7 +191,8 @@ def test_revert_then_migrate_round_trip_with_our_options(
         assert switched.returncode == 0, switched.stdout + switched.stderr
         params = certbot.renewal_params(site.domain)
         assert not {"nginx_drop_env", "nginx_timeout"} & set(params)
-        renewed = certbot.renew(env, "--cert-name", site.domain)
+        stock_room = ["--nginx-sleep-seconds", "2"] if args else []  # reverted: stock guesses
+        renewed = certbot.renew(env, "--cert-name", site.domain, *stock_room)
         assert renewed.returncode == 0, renewed.stderr
     params = certbot.renewal_params(site.domain)
     assert params["installer"] == "cleanenv-nginx"

@@ -60,7 +60,7 @@ def test_incident_reproduced_and_fixed(certbot: Certbot, certbot_320: Path,
     emulated_snap.start_nginx(site)
     # Issued by an earlier snap revision, before the snap exported OPENSSL_MODULES.
     issued = old.issue(site, emulated_snap.snap_env(openssl_modules=False), "nginx",
-                       "--nginx-sleep-seconds", "1")
+                       "--nginx-sleep-seconds", "2")  # stock guesses; give a busy host room
     assert issued.returncode == 0, issued.stderr
     first = assert_serves_lineage(old, site)
 
@@ -147,7 +147,7 @@ def test_started_daemon_environment(snap_certbot: Certbot, emulated_snap: Emulat
     site = site_factory(http_port=snap_certbot.pebble.http_port)
     ctl, log = recording_ctl(tmp_path, nginx_bin)
     result = snap_certbot.issue(site, emulated_snap.snap_env(), plugin, f"--{plugin}-ctl",
-                                str(ctl), f"--{plugin}-sleep-seconds", "1")
+                                str(ctl), f"--{plugin}-sleep-seconds", "2")
     assert result.returncode == 0, result.stderr
     starts = [call for call in recorded_calls(log) if call.argv == ["-c", str(site.conf)]]
     assert len(starts) == 1

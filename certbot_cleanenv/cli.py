@@ -6,7 +6,10 @@ certificates to cleanenv-nginx. Every error is one line on stderr, never a trace
 from __future__ import annotations
 
 import argparse
+import functools
 import json
+import os
+import signal
 import sys
 from pathlib import Path
 from typing import NoReturn
@@ -59,8 +62,10 @@ def build_parser() -> argparse.ArgumentParser:
                     "variables removed (names only), both outcomes and a diagnosis. Run it "
                     "with the environment Certbot has (e.g. from the same cron job).")
     checker.add_argument("--server-root", default="/etc/nginx", metavar="DIR",
+                         type=functools.partial(policy.parse_path, option="--server-root"),
                          help="nginx server root holding nginx.conf (default: /etc/nginx)")
     checker.add_argument("--ctl", default="nginx", metavar="PATH",
+                         type=functools.partial(policy.parse_path, option="--ctl"),
                          help="nginx binary, absolute or looked up in the scrubbed PATH")
     checker.add_argument("--env-policy", default="scrub", type=policy.parse_mode,
                          metavar="{scrub,minimal,off}", help="as --cleanenv-nginx-env-policy")
@@ -148,6 +153,9 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return run_check(args) if args.command == "check" else run_migrate(args)
+    except BrokenPipeError:  # `... | head`: the reader left; stop quietly as cat would
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 128 + signal.SIGPIPE
     except OSError as error:
         print(f"certbot-cleanenv: {error}", file=sys.stderr)
         return check.CANNOT_RUN

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import os
 import signal
+import stat
 import time
 from collections.abc import Callable
 from typing import Any
@@ -154,17 +155,33 @@ class CleanEnvConfigurator(StockConfigurator):
             self.sleep_seconds()
             self.start_mode()
             self.unit()
+            ctl = policy.parse_path(super().conf("ctl"), "--cleanenv-nginx-ctl")
+            policy.parse_path(self.conf("server-root"), "--cleanenv-nginx-server-root")
             env = self.child_env().env
         except policy.OptionValueError as error:
             raise errors.PluginError(str(error)) from error
-        self._ctl = runner.resolve_executable(super().conf("ctl"), env)
+        self._ctl = runner.resolve_executable(ctl, env)
         self._warn_if_stock_authenticator()
         self._warn_about_ignored_renewal_keys()
-        if not os.path.isfile(self.nginx_conf):  # a mistake, not "nginx is not installed"
+        self._check_nginx_conf()
+        super().prepare()
+
+    def _check_nginx_conf(self) -> None:
+        """Say what is wrong with nginx.conf; the stock plugin says "nginx is not installed"."""
+        try:  # O_NONBLOCK: a FIFO named nginx.conf must not block us
+            fd = os.open(self.nginx_conf, os.O_RDONLY | os.O_NONBLOCK)
+            try:
+                if not stat.S_ISREG(os.fstat(fd).st_mode):
+                    raise IsADirectoryError
+            finally:
+                os.close(fd)
+        except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
             raise errors.MisconfigurationError(
                 f"No nginx.conf in {self.conf('server-root')} (--cleanenv-nginx-server-root "
-                "names nginx's configuration directory, e.g. /etc/nginx)")
-        super().prepare()
+                "names nginx's configuration directory, e.g. /etc/nginx)") from None
+        except OSError as error:  # permissions, a symlink loop, an I/O error
+            raise errors.MisconfigurationError(
+                f"Cannot read {self.nginx_conf}: {error.strerror or error}") from None
 
     @classmethod
     def option_names(cls) -> set[str]:

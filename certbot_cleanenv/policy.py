@@ -104,6 +104,17 @@ def parse_drop_env(value: str | list[str] | tuple[str, ...]) -> tuple[str, ...]:
     return _parse_names(value, allow_prefix=True, option="--cleanenv-nginx-drop-env")
 
 
+def parse_path(value: object, option: str) -> str:
+    """Parse a path or program name (``--cleanenv-nginx-ctl``, ``--cleanenv-nginx-server-root``).
+
+    Certbot eval()s ``None``/``True`` in a renewal file instead of keeping the text; an
+    empty value would name the current directory. Both are refused with the option's name.
+    """
+    if not isinstance(value, str) or not value.strip():
+        raise OptionValueError(f"invalid value {value!r} for {option}: give a path")
+    return value
+
+
 def parse_timeout(value: str | float) -> float:
     """Parse ``--cleanenv-nginx-timeout``: a finite number of seconds above zero.
 

@@ -103,7 +103,8 @@ def test_json_says_why_it_could_not_run(site_factory: MakeSite) -> None:
     assert "/nonexistent/nginx" in report["error"]
 
 
-@pytest.mark.parametrize("args", [["--env-policy", "bogus"], ["--timeout", "0"], ["--nope"]])
+@pytest.mark.parametrize("args", [["--env-policy", "bogus"], ["--timeout", "0"], ["--nope"],
+                                  ["--server-root", ""], ["--ctl", " "]])
 def test_usage_errors_are_exit_64(site_factory: MakeSite, args: list[str]) -> None:
     site = site_factory()
     result = check(site, site.base_env(), *args)

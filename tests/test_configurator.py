@@ -230,6 +230,11 @@ def test_kept_snap_variable_warns_once(make_configurator: MakeConf, tmp_path: Pa
     ("sleep_seconds", -1, "invalid sleep-seconds -1"),
     ("keep_env", None, "invalid value None for --cleanenv-nginx-keep-env"),
     ("env_policy", "None", "unknown environment policy 'None'"),
+    ("ctl", None, "invalid value None for --cleanenv-nginx-ctl"),
+    ("ctl", True, "invalid value True for --cleanenv-nginx-ctl"),
+    ("ctl", "", "invalid value '' for --cleanenv-nginx-ctl"),
+    ("server_root", None, "invalid value None for --cleanenv-nginx-server-root"),
+    ("server_root", True, "invalid value True for --cleanenv-nginx-server-root"),
 ])
 def test_renewal_values_that_bypass_argparse_fail_prepare(
         make_configurator: MakeConf, tmp_path: Path, option: str, value: object,
@@ -241,7 +246,24 @@ def test_renewal_values_that_bypass_argparse_fail_prepare(
         plugin.prepare()
     assert message in str(caught.value)
     assert "\n" not in str(caught.value)
-    assert str(plugin).startswith("cleanenv-nginx: invalid option: ")
+    if option not in {"ctl", "server_root"}:  # the summary shows neither path
+        assert str(plugin).startswith("cleanenv-nginx: invalid option: ")
+
+
+@pytest.mark.parametrize(("make", "message"), [
+    (lambda conf: conf.symlink_to(conf), "Cannot read {conf}: Too many levels of symbolic links"),
+    (lambda conf: conf.mkdir(), "No nginx.conf in {root} (--cleanenv-nginx-server-root"),
+    (os.mkfifo, "No nginx.conf in {root} (--cleanenv-nginx-server-root"),  # and no hang
+], ids=["symlink loop", "directory", "fifo"])
+def test_nginx_conf_that_cannot_be_read_is_named(make_configurator: MakeConf, tmp_path: Path,
+                                                  make: Callable[[Path], None],
+                                                  message: str) -> None:
+    make(tmp_path / "nginx.conf")
+    plugin = make_configurator("--cleanenv-nginx-server-root", str(tmp_path),
+                               "--cleanenv-nginx-ctl", "/bin/true")
+    with pytest.raises(errors.MisconfigurationError) as caught:
+        plugin.prepare()
+    assert message.format(conf=tmp_path / "nginx.conf", root=tmp_path) in str(caught.value)
 
 
 @pytest.mark.nginx

@@ -74,6 +74,17 @@ def test_bad_timeout(value: str) -> None:
         policy.parse_timeout(value)
 
 
+@pytest.mark.parametrize("value", ["nginx", "/usr/sbin/nginx", "/etc/nginx", "relative/dir"])
+def test_path(value: str) -> None:
+    assert policy.parse_path(value, "--ctl") == value
+
+
+@pytest.mark.parametrize("value", [None, True, False, 0, "", "  ", ["nginx"]])
+def test_bad_path(value: object) -> None:
+    with pytest.raises(OptionValueError, match=r"invalid value .* for --ctl: give a path"):
+        policy.parse_path(value, "--ctl")
+
+
 @pytest.mark.parametrize(("value", "expected"), [
     ("0", 0), ("2", 2), (" 3 ", 3), ("3600", 3600), (2, 2),
     (0.25, 0.25),  # a number set in code, as stock

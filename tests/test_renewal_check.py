@@ -59,9 +59,17 @@ def test_real_renew_warns_about_ignored_keys_and_refuses_garbage(
     assert said.count("nginx_sleep_seconds is an option of the stock nginx plugin") == 1
     assert said.count("rename it cleanenv_nginx_timeout") == 1
 
-    conf.write_text(good.replace("[renewalparams]\n",
-                                 "[renewalparams]\ncleanenv_nginx_timeout = soon\n"))
-    refused = certbot.renew(env)
-    assert refused.returncode != 0
-    assert "invalid timeout 'soon'" in refused.stderr
-    assert "Traceback" not in refused.stderr
+    for line, reason in [
+            ("cleanenv_nginx_timeout = soon", "invalid timeout 'soon'"),
+            ("cleanenv_nginx_ctl = None", "invalid value None for --cleanenv-nginx-ctl"),
+            ("cleanenv_nginx_server_root = None",
+             "invalid value None for --cleanenv-nginx-server-root")]:
+        key = line.split(" = ")[0]  # one value per key: configobj refuses duplicates
+        kept = "".join(row for row in good.splitlines(keepends=True)
+                       if not row.startswith(f"{key} ="))
+        conf.write_text(kept.replace("[renewalparams]\n", f"[renewalparams]\n{line}\n"))
+        refused = certbot.renew(env)
+        assert refused.returncode != 0, line
+        assert reason in refused.stderr, refused.stderr
+        assert "Traceback" not in refused.stderr
+        assert "TypeError" not in refused.stderr

@@ -19,14 +19,20 @@ import shlex
 import signal
 import subprocess
 import tempfile
-from collections.abc import Mapping, Sequence
+import threading
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from types import FrameType
+from typing import Any
 
 from certbot import errors
 
 logger = logging.getLogger(__name__)
 
 _REAP_SECONDS = 5.0
+
+#: Signals that end Certbot (a service stop, a closed terminal): its nginx child goes too.
+_ENDING_SIGNALS = (signal.SIGTERM, signal.SIGHUP)
 
 
 class ChildTimeoutError(errors.MisconfigurationError):
@@ -66,7 +72,8 @@ def run_nginx(argv: Sequence[str], env: Mapping[str, str], timeout: float) -> Ch
         except (OSError, ValueError) as error:
             raise ChildStartError(f"Could not run {command}: {error}") from error
         try:
-            returncode = proc.wait(timeout=timeout)
+            with _group_ends_with_us(proc):
+                returncode = proc.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
             _kill_group(proc)
             out.seek(0)
@@ -104,6 +111,41 @@ def _kill_group(proc: subprocess.Popen[bytes]) -> None:
         os.killpg(proc.pid, signal.SIGKILL)
     with contextlib.suppress(subprocess.TimeoutExpired):
         proc.wait(timeout=_REAP_SECONDS)
+
+
+@contextlib.contextmanager
+def _group_ends_with_us(proc: subprocess.Popen[bytes]) -> Iterator[None]:
+    """Kill the child's group when SIGTERM or SIGHUP ends Certbot while it waits.
+
+    The child has its own session, so signals sent to Certbot never reach it: a hung
+    ``nginx -s reload`` would outlive a ``kill`` of Certbot. What the signal did before
+    (Certbot's handler, or the default: exit) still happens, after the kill. Only the
+    main thread may set handlers; elsewhere the timeout alone bounds the child.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous: dict[int, Any] = {}
+
+    def end_group(signum: int, frame: FrameType | None) -> None:
+        _kill_group(proc)
+        before = previous[signum]
+        if callable(before):
+            before(signum, frame)
+        else:  # SIG_DFL: end the way we would have without this handler
+            signal.signal(signum, signal.SIG_DFL)
+            os.kill(os.getpid(), signum)
+
+    for signum in _ENDING_SIGNALS:
+        before = signal.getsignal(signum)
+        if before not in (signal.SIG_IGN, None):  # None: set outside Python, leave it be
+            previous[signum] = before
+            signal.signal(signum, end_group)
+    try:
+        yield
+    finally:
+        for number, before in previous.items():
+            signal.signal(number, before)
 
 
 def resolve_executable(name: str, env: Mapping[str, str], *,

@@ -185,6 +185,41 @@ def test_interrupt_kills_the_group(tmp_path: Path) -> None:
     assert not _alive(int(pidfile.read_text()))
 
 
+PARENT = """
+import signal, sys
+from certbot_cleanenv import runner
+if sys.argv[2] == "handler":  # like Certbot's error handler: note the signal and exit
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(7))
+runner.run_nginx([sys.executable, "-I", sys.argv[1]], {}, timeout=60)
+"""
+
+
+@pytest.mark.parametrize(("handler", "status"), [("default", -15), ("handler", 7)])
+def test_sigterm_to_certbot_kills_the_group(tmp_path: Path, handler: str, status: int) -> None:
+    """``kill`` of Certbot (cron, a service stop) must not leave a hung nginx behind."""
+    import signal
+    import subprocess
+
+    pidfile = tmp_path / "child.pid"
+    child = tmp_path / "child.py"
+    child.write_text("import time\n" + pid_written(pidfile, "os.getpid()") + "time.sleep(600)\n")
+    parent = subprocess.Popen([PY, "-c", PARENT, str(child), handler])
+    deadline = time.monotonic() + 30
+    while not pidfile.exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    parent.send_signal(signal.SIGTERM)
+    assert parent.wait(timeout=30) == status  # what the signal did without us still happens
+    assert not _alive(int(pidfile.read_text())), "the child outlived Certbot"
+
+
+def test_signal_handlers_are_restored(tmp_path: Path) -> None:
+    import signal
+
+    before = signal.getsignal(signal.SIGTERM), signal.getsignal(signal.SIGHUP)
+    runner.run_nginx(script(tmp_path, "pass\n"), {}, timeout=30)
+    assert (signal.getsignal(signal.SIGTERM), signal.getsignal(signal.SIGHUP)) == before
+
+
 def test_timeout_error_quotes_the_last_output_on_one_line(tmp_path: Path) -> None:
     argv = script(tmp_path, "import time\n"
                             "for n in range(5):\n    print(f'line {n}', flush=True)\n"

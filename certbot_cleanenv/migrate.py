@@ -140,6 +140,10 @@ def migrate_file(path: Path, *, revert: bool = False, dry_run: bool = False) -> 
                                         new.splitlines(keepends=True), str(path), str(path)))
     if dry_run:
         return Result(path, "would change", diff=diff)
-    write_atomically(real.with_name(real.name + BACKUP_SUFFIX), text, like=real)
-    write_atomically(real, new)
+    try:
+        write_atomically(real.with_name(real.name + BACKUP_SUFFIX), text, like=real)
+        write_atomically(real, new)
+    except OSError as error:  # e.g. a read-only directory: this file only, the rest go on
+        return Result(path, "skipped", f"could not write ({error.strerror or error}) in "
+                                       f"{real.parent}: left as it was")
     return Result(path, "reverted" if revert else "migrated", diff=diff)

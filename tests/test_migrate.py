@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from certbot_cleanenv import migrate
+from tests.fixtures import faults
 from tests.fixtures.certbot import Certbot
 from tests.fixtures.nginx import NginxSite, recorded_calls, recording_ctl
 
@@ -262,3 +263,43 @@ def test_backup_keeps_mode_and_owner(tmp_path: Path) -> None:
     assert migrate.migrate_file(path).action == "migrated"
     backup = (tmp_path / "example.com.conf.pre-cleanenv").stat()
     assert (backup.st_mode & 0o777, backup.st_uid, backup.st_gid) == (0o640, 1234, 5678)
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root for a read-only bind mount")
+def test_unwritable_file_is_skipped_and_the_rest_go_on(tmp_path: Path) -> None:
+    """A read-only place (here a bind mount; as a user, a directory's mode) costs one file."""
+    renewal = tmp_path / "renewal"
+    renewal.mkdir()
+    (renewal / "a.example.conf").write_text(STOCK_CONF)
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    (shared / "b.example.conf").write_text(STOCK_CONF)
+    (renewal / "b.example.conf").symlink_to(shared / "b.example.conf")
+    argv = faults.in_private_mounts(
+        f'mount --bind "{shared}" "{shared}"\nmount -o remount,ro,bind "{shared}" "{shared}"')(
+        [sys.executable, "-m", "certbot_cleanenv", "migrate", "--all",
+         "--config-dir", str(tmp_path)])
+    result = subprocess.run(argv, capture_output=True, text=True, timeout=60, check=False)
+    assert result.returncode == 1, result.stderr
+    assert result.stderr == ""
+    lines = result.stdout.splitlines()
+    assert lines[0] == f"{renewal / 'a.example.conf'}: migrated"
+    assert lines[1].startswith(f"{renewal / 'b.example.conf'}: skipped: could not write "
+                               "(Read-only file system)")
+    assert "left as it was" in lines[1]
+    assert (shared / "b.example.conf").read_text() == STOCK_CONF
+    assert os.listdir(shared) == ["b.example.conf"]  # no backup, no temporary file
+    assert "authenticator = cleanenv-nginx" in (renewal / "a.example.conf").read_text()
+
+
+def test_output_into_a_closed_pipe_stops_quietly(tmp_path: Path) -> None:
+    """``migrate --all --dry-run | head -1``: the reader leaving is not an error to report."""
+    (tmp_path / "renewal").mkdir()
+    for n in range(200):
+        (tmp_path / "renewal" / f"{n}.example.conf").write_text(STOCK_CONF)
+    shell = (f'"{sys.executable}" -m certbot_cleanenv migrate --all --dry-run '
+             f'--config-dir "{tmp_path}" | head -1; echo "status ${{PIPESTATUS[0]}}" >&2')
+    result = subprocess.run(["bash", "-c", shell], capture_output=True, text=True, timeout=60,
+                            check=False)
+    assert len(result.stdout.splitlines()) == 1
+    assert result.stderr == "status 141\n"  # 128 + SIGPIPE, as a killed cat would

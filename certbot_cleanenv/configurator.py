@@ -281,9 +281,9 @@ class CleanEnvConfigurator(StockConfigurator):
         limit = self.timeout()
         if took > limit / 2 and not self._warned_slow:
             self._warned_slow = True
-            logger.warning("nginx needed %.1f s to read its configuration; "
+            logger.warning("nginx needed %.*f s to read its configuration; "
                            "--cleanenv-nginx-timeout %g leaves little margin for a reload: "
-                           "raise it", took, limit)
+                           "raise it", 1 if took >= 0.1 else 3, took, limit)
 
     def restart(self) -> None:
         """Reload nginx in the clean environment and wait until it has applied the change.

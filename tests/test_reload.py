@@ -562,3 +562,14 @@ def test_a_configuration_slow_to_read_warns_about_the_limit(
     assert re.match(r"nginx needed [23]\.\d s to read its configuration; "
                     r"--cleanenv-nginx-timeout 3\.5 leaves little margin", warnings[0])
     assert checked("30", reads=0) == []
+
+
+@pytest.mark.parametrize(("took", "says"), [(0.012, "0.012 s"), (2.345, "2.3 s")])
+def test_slow_read_warning_shows_short_times_in_full(
+        make_configurator: MakeConf, tmp_path: Path, caplog: pytest.LogCaptureFixture,
+        took: float, says: str) -> None:
+    """A tiny limit (0.01 s) must not read "needed 0.0 s"."""
+    plugin = make_configurator("--cleanenv-nginx-server-root", str(tmp_path),
+                               "--cleanenv-nginx-timeout", "0.01")
+    plugin._warn_if_slow(took)
+    assert [r.getMessage().split(" to read")[0] for r in caplog.records] == [f"nginx needed {says}"]

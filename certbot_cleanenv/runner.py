@@ -23,7 +23,6 @@ import threading
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from types import FrameType
-from typing import Any
 
 from certbot import errors
 
@@ -115,37 +114,32 @@ def _kill_group(proc: subprocess.Popen[bytes]) -> None:
 
 @contextlib.contextmanager
 def _group_ends_with_us(proc: subprocess.Popen[bytes]) -> Iterator[None]:
-    """Kill the child's group when SIGTERM or SIGHUP ends Certbot while it waits.
+    """Kill the child's group before SIGTERM or SIGHUP ends Certbot by default action.
 
     The child has its own session, so signals sent to Certbot never reach it: a hung
-    ``nginx -s reload`` would outlive a ``kill`` of Certbot. What the signal did before
-    (Certbot's handler, or the default: exit) still happens, after the kill. Only the
-    main thread may set handlers; elsewhere the timeout alone bounds the child.
+    ``nginx -s reload`` would outlive a ``kill`` of Certbot. Only the default action
+    needs this. A Python handler (Certbot's error handler) either raises, and the
+    ``except`` around our wait kills the group, or defers the signal until Certbot's
+    clean-up is done, and then the child must go on, bounded by the timeout, as stock.
+    Only the main thread may set handlers; elsewhere the timeout alone bounds the child.
     """
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-    previous: dict[int, Any] = {}
+    taken = [signum for signum in _ENDING_SIGNALS if signal.getsignal(signum) == signal.SIG_DFL]
 
     def end_group(signum: int, frame: FrameType | None) -> None:
         _kill_group(proc)
-        before = previous[signum]
-        if callable(before):
-            before(signum, frame)
-        else:  # SIG_DFL: end the way we would have without this handler
-            signal.signal(signum, signal.SIG_DFL)
-            os.kill(os.getpid(), signum)
+        signal.signal(signum, signal.SIG_DFL)
+        os.kill(os.getpid(), signum)  # end as we would have without this handler
 
-    for signum in _ENDING_SIGNALS:
-        before = signal.getsignal(signum)
-        if before not in (signal.SIG_IGN, None):  # None: set outside Python, leave it be
-            previous[signum] = before
-            signal.signal(signum, end_group)
+    for signum in taken:
+        signal.signal(signum, end_group)
     try:
         yield
     finally:
-        for number, before in previous.items():
-            signal.signal(number, before)
+        for signum in taken:
+            signal.signal(signum, signal.SIG_DFL)
 
 
 def resolve_executable(name: str, env: Mapping[str, str], *,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import re
+import signal
 import subprocess
 import time
 from collections.abc import Callable, Iterator
@@ -206,3 +207,47 @@ def test_secrets_stay_secret_at_vvv(certbot: Certbot, site_factory: MakeSite, ng
     for result in (issued, failed):
         assert "CERTBOT_API_TOKEN" in certbot_output(result)  # named as removed ...
         assert find_secret_leaks(result, certbot.state, site.root) == []  # ... never shown
+
+
+@pytest.mark.parametrize(("hung", "status"), [("reload#1", -signal.SIGTERM), ("reload#3", 1)],
+                         ids=["challenge", "deploy"])
+def test_sigterm_during_a_hung_reload_ends_certbot_and_its_children(
+        hung: str, status: int, certbot: Certbot, site_factory: MakeSite, nginx_bin: str,
+        tmp_path: Path) -> None:
+    """``kill <certbot>`` (cron, a shutdown) while nginx hangs, in the challenge or deploy step.
+
+    In the challenge step Certbot's handler raises: our runner kills the child's group,
+    Certbot cleans up and dies of the signal. By the deploy step a handler Certbot left
+    installed (its ErrorHandler does not restore the old one on a normal exit) only
+    records the signal: Certbot goes on, as it does with the stock plugin, and the reload
+    runs to its time limit. Either way the child must not be taken for "nginx is not
+    running" (a second nginx started during shutdown), and nothing may be left behind.
+    """
+    site = site_factory("site", http_port=certbot.pebble.http_port)
+    site.start()
+    env = {**site.base_env(), "HOME": str(tmp_path)}
+    assert certbot.issue(site, env, "cleanenv-nginx").returncode == 0
+    served = served_certificate(site.https_port, site.domain).serial_number
+    before, sizes = faults.tree_digest(site.root), faults.tree_sizes(site.root)
+    (tmp_path / "ctl").mkdir()
+    ctl = faults.scripted_ctl(tmp_path / "ctl", nginx_bin, {hung: "hang"})
+    count = int(hung.partition("#")[2])
+    renew = certbot.start("renew", "--force-renewal", "--no-random-sleep-on-renew",
+                          "--no-verify-ssl", "--cleanenv-nginx-ctl", str(ctl),
+                          "--cleanenv-nginx-timeout", TIMEOUT, "-v", env=env)
+    with contextlib.ExitStack() as stack:
+        stack.callback(renew.kill)
+        deadline = time.monotonic() + BOUND
+        while faults.scripted_counts(ctl).get("reload", 0) < count:
+            assert renew.poll() is None, renew.communicate()
+            assert time.monotonic() < deadline, "the hanging reload never came"
+            time.sleep(0.05)
+        time.sleep(0.5)  # the scripted ctl is in its hang
+        renew.send_signal(signal.SIGTERM)
+        out, err = renew.communicate(timeout=BOUND)
+    assert renew.returncode == status, out + err
+    assert "Traceback" not in err
+    assert "starting nginx directly" not in out + err
+    assert faults.processes_mentioning(str(tmp_path / "ctl")) == []
+    assert faults.changed_bytes(before, site.root, sizes) == 0
+    assert served_certificate(site.https_port, site.domain).serial_number == served

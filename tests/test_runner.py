@@ -188,28 +188,46 @@ def test_interrupt_kills_the_group(tmp_path: Path) -> None:
 PARENT = """
 import signal, sys
 from certbot_cleanenv import runner
-if sys.argv[2] == "handler":  # like Certbot's error handler: note the signal and exit
+if sys.argv[2] == "raises":  # Certbot's error handler in the body of its context
     signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(7))
-runner.run_nginx([sys.executable, "-I", sys.argv[1]], {}, timeout=60)
+elif sys.argv[2] == "defers":  # Certbot's error handler once that body has run
+    signal.signal(signal.SIGTERM, lambda signum, frame: None)
+try:
+    runner.run_nginx([sys.executable, "-I", sys.argv[1]], {}, timeout=float(sys.argv[3]))
+except runner.ChildTimeoutError:
+    sys.exit(5)
 """
 
 
-@pytest.mark.parametrize(("handler", "status"), [("default", -15), ("handler", 7)])
-def test_sigterm_to_certbot_kills_the_group(tmp_path: Path, handler: str, status: int) -> None:
-    """``kill`` of Certbot (cron, a service stop) must not leave a hung nginx behind."""
+@pytest.mark.parametrize(("handler", "status"), [("default", -15), ("raises", 7), ("defers", 5)])
+def test_sigterm_to_certbot_and_the_child(tmp_path: Path, handler: str, status: int) -> None:
+    """``kill`` of Certbot must not leave a hung nginx behind, nor change what the signal does.
+
+    By default the signal ends Certbot: the child's group goes first. A handler that
+    raises ends the wait, and the group goes with it. A handler that defers the signal
+    lets Certbot finish its work: the child runs on, bounded by the time limit, as stock.
+    """
     import signal
     import subprocess
 
     pidfile = tmp_path / "child.pid"
     child = tmp_path / "child.py"
     child.write_text("import time\n" + pid_written(pidfile, "os.getpid()") + "time.sleep(600)\n")
-    parent = subprocess.Popen([PY, "-c", PARENT, str(child), handler])
-    deadline = time.monotonic() + 30
-    while not pidfile.exists() and time.monotonic() < deadline:
-        time.sleep(0.05)
-    parent.send_signal(signal.SIGTERM)
-    assert parent.wait(timeout=30) == status  # what the signal did without us still happens
-    assert not _alive(int(pidfile.read_text())), "the child outlived Certbot"
+    limit = 5 if handler == "defers" else 60
+    with subprocess.Popen([PY, "-c", PARENT, str(child), handler, str(limit)]) as parent:
+        try:
+            deadline = time.monotonic() + 30
+            while not pidfile.exists() and time.monotonic() < deadline:
+                time.sleep(0.05)
+            pid = int(pidfile.read_text())
+            parent.send_signal(signal.SIGTERM)
+            if handler == "defers":
+                time.sleep(0.5)
+                assert _alive(pid), "a deferred signal killed the child"
+            assert parent.wait(timeout=30) == status
+        finally:
+            parent.kill()
+    assert not _alive(pid), "the child outlived Certbot"
 
 
 def test_signal_handlers_are_restored(tmp_path: Path) -> None:

@@ -36,6 +36,7 @@ exit status:
   1  at least one file was skipped; the reason is printed
   4  refused: another Certbot holds the lock, or there is no renewal directory
  64  usage error
+141  its output was closed (e.g. | head): files not reached yet are unchanged
 """
 
 
@@ -129,7 +130,7 @@ def run_migrate(args: argparse.Namespace) -> int:
     try:
         util.lock_dir_until_exit(str(args.config_dir))
     except errors.LockError:
-        print(f"certbot-cleanenv: another Certbot is running (it holds the lock on "
+        print(f"certbot-cleanenv: another Certbot or migrate is running (it holds the lock on "
               f"{args.config_dir}); try again when it has finished", file=sys.stderr)
         return check.CANNOT_RUN
     paths = sorted(renewal.glob("*.conf")) if args.all else \

@@ -216,7 +216,7 @@ def test_refuses_while_certbot_holds_the_lock(tmp_path: Path) -> None:
         assert holder.stdout is not None
         holder.stdout.close()
     assert result.returncode == 4
-    assert "another Certbot is running" in result.stderr
+    assert "another Certbot or migrate is running" in result.stderr
     assert (tmp_path / "renewal" / "example.com.conf").read_text() == STOCK_CONF
 
 

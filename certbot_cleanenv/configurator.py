@@ -288,7 +288,8 @@ class CleanEnvConfigurator(StockConfigurator):
     def restart(self) -> None:
         """Reload nginx in the clean environment and wait until it has applied the change.
 
-        If the reload fails, start nginx by the start policy and wait until it serves.
+        If the reload fails, start nginx by the start policy and wait until it serves; not
+        if a signal ended the reload (a second nginx would be started during a shutdown).
 
         :raises .errors.MisconfigurationError: if neither works, nginx rejects the new
             configuration, or a command or the wait runs out of time.
@@ -297,6 +298,10 @@ class CleanEnvConfigurator(StockConfigurator):
         watch = reload.ReloadWatch.before_signal(  # no workers ever: do not wait for them
             self._pid_file(), self._error_log(), settle=0 if single else 1.0)
         reloaded = self._run("-s", "reload")
+        if reloaded.returncode < 0:  # a crash, or a stop that signalled the whole service
+            raise errors.MisconfigurationError(
+                f"{reloaded.command} was {_status(reloaded)}: that does not say whether "
+                f"nginx runs, so Certbot did not start it (see systemctl status {self.unit()})")
         if reloaded.returncode != 0:
             logger.debug("nginx reload failed:\n%s", reloaded.output)
             self._start(reloaded)

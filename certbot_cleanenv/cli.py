@@ -144,7 +144,8 @@ def run_migrate(args: argparse.Namespace) -> int:
         result = migrate.migrate_file(path, revert=args.revert, dry_run=args.dry_run)
         if result.diff and args.dry_run:
             print(result.diff, end="")
-        print(f"{path}: {result.action}" + (f": {result.reason}" if result.reason else ""))
+        print(f"{path}: {result.action}" + (f": {result.reason}" if result.reason else ""),
+              flush=True)  # a closed pipe stops the run at the next file, not at exit
         skipped += result.action == "skipped"
     return 1 if skipped else 0
 
@@ -153,13 +154,28 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point of the console script."""
     args = build_parser().parse_args(argv)
     try:
-        return run_check(args) if args.command == "check" else run_migrate(args)
+        code = run_check(args) if args.command == "check" else run_migrate(args)
+        sys.stdout.flush()  # a write error here, not in the interpreter's exit (status 120)
+        return code
     except BrokenPipeError:  # `... | head`: the reader left; stop quietly as cat would
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        _drain_stdout()
         return 128 + signal.SIGPIPE
     except OSError as error:
         print(f"certbot-cleanenv: {error}", file=sys.stderr)
+        _drain_stdout()
         return check.CANNOT_RUN
     except KeyboardInterrupt:
         print("certbot-cleanenv: interrupted", file=sys.stderr)
         return 130
+
+
+def _drain_stdout() -> None:
+    """Flush stdout, or drop what it holds where it cannot be written.
+
+    Otherwise the interpreter's own flush at exit fails again and turns our exit status
+    into 120 with a "Exception ignored" message.
+    """
+    try:
+        sys.stdout.flush()
+    except OSError:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())

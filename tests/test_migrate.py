@@ -293,13 +293,40 @@ def test_unwritable_file_is_skipped_and_the_rest_go_on(tmp_path: Path) -> None:
 
 
 def test_output_into_a_closed_pipe_stops_quietly(tmp_path: Path) -> None:
-    """``migrate --all --dry-run | head -1``: the reader leaving is not an error to report."""
+    """``migrate --all | head -1``: the reader leaving ends the run, quietly, between files.
+
+    Here the reader has gone before the first line. Without ``PYTHONUNBUFFERED`` (as from
+    cron) stdout is block-buffered: the broken pipe must still stop the run at the next
+    file, not surface at the interpreter's exit (status 120) after every file changed.
+    """
     (tmp_path / "renewal").mkdir()
-    for n in range(200):
-        (tmp_path / "renewal" / f"{n}.example.conf").write_text(STOCK_CONF)
-    shell = (f'"{sys.executable}" -m certbot_cleanenv migrate --all --dry-run '
-             f'--config-dir "{tmp_path}" | head -1; echo "status ${{PIPESTATUS[0]}}" >&2')
-    result = subprocess.run(["bash", "-c", shell], capture_output=True, text=True, timeout=60,
-                            check=False)
-    assert len(result.stdout.splitlines()) == 1
-    assert result.stderr == "status 141\n"  # 128 + SIGPIPE, as a killed cat would
+    names = [f"{n}.example.conf" for n in range(3)]
+    for name in names:
+        (tmp_path / "renewal" / name).write_text(STOCK_CONF)
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}
+    read, write = os.pipe()
+    os.close(read)
+    try:
+        result = subprocess.run(
+            [sys.executable, "-m", "certbot_cleanenv", "migrate", "--all",
+             "--config-dir", str(tmp_path)], stdout=write, stderr=subprocess.PIPE, text=True,
+            timeout=60, check=False, env=env)
+    finally:
+        os.close(write)
+    assert (result.returncode, result.stderr) == (141, "")  # 128 + SIGPIPE, as cat's
+    texts = [(tmp_path / "renewal" / name).read_text() for name in names]
+    assert "authenticator = cleanenv-nginx" in texts[0]  # done before its line was lost
+    assert texts[1:] == [STOCK_CONF, STOCK_CONF]
+
+
+def test_output_into_a_full_disk_is_one_line(tmp_path: Path) -> None:
+    (tmp_path / "renewal").mkdir()
+    (tmp_path / "renewal" / "a.example.conf").write_text(STOCK_CONF)
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}
+    with open("/dev/full", "w") as full:
+        result = subprocess.run(
+            [sys.executable, "-m", "certbot_cleanenv", "migrate", "--all", "--dry-run",
+             "--config-dir", str(tmp_path)], stdout=full, stderr=subprocess.PIPE, text=True,
+            timeout=60, check=False, env=env)
+    assert result.returncode == 4
+    assert result.stderr == "certbot-cleanenv: [Errno 28] No space left on device\n"

@@ -298,10 +298,11 @@ class CleanEnvConfigurator(StockConfigurator):
         watch = reload.ReloadWatch.before_signal(  # no workers ever: do not wait for them
             self._pid_file(), self._error_log(), settle=0 if single else 1.0)
         reloaded = self._run("-s", "reload")
-        if reloaded.returncode < 0:  # a crash, or a stop that signalled the whole service
+        if runner.ended_by_signal(reloaded.returncode):  # a crash, or a service stop
             raise errors.MisconfigurationError(
-                f"{reloaded.command} was {_status(reloaded)}: that does not say whether "
-                f"nginx runs, so Certbot did not start it (see systemctl status {self.unit()})")
+                f"{reloaded.command} was ended by a signal ({_status(reloaded)}): that does "
+                "not say whether nginx runs, so Certbot did not start it (see systemctl "
+                f"status {self.unit()})")
         if reloaded.returncode != 0:
             logger.debug("nginx reload failed:\n%s", reloaded.output)
             self._start(reloaded)

@@ -73,6 +73,8 @@ def run_nginx(argv: Sequence[str], env: Mapping[str, str], timeout: float) -> Ch
         try:
             with _group_ends_with_us(proc):
                 returncode = proc.wait(timeout=timeout)
+            if ended_by_signal(returncode):  # what it started (a wrapper's children) goes too
+                _kill_group(proc)
         except subprocess.TimeoutExpired:
             _kill_group(proc)
             out.seek(0)
@@ -88,6 +90,14 @@ def run_nginx(argv: Sequence[str], env: Mapping[str, str], timeout: float) -> Ch
         out.seek(0)
         output = out.read().decode("utf-8", errors="replace")
     return ChildResult(tuple(argv), returncode, output)
+
+
+def ended_by_signal(returncode: int) -> bool:
+    """Whether a child ended by a signal: killed (< 0), or a shell's 128+N for one.
+
+    nginx itself exits 0, 1 or 2; a wrapper script that traps a signal reports 128+N.
+    """
+    return returncode < 0 or 128 < returncode < 128 + signal.NSIG
 
 
 def last_lines(output: str, count: int = 3, limit: int = 400) -> str:

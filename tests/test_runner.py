@@ -261,3 +261,29 @@ def test_timeout_error_says_when_nothing_was_printed(tmp_path: Path) -> None:
 ])
 def test_last_lines(output: str, said: str) -> None:
     assert runner.last_lines(output) == said
+
+
+@pytest.mark.parametrize(("returncode", "ended"), [
+    (0, False), (1, False), (2, False), (128, False), (-9, True), (-15, True), (129, True),
+    (143, True), (128 + 64, True), (255, False),
+])
+def test_ended_by_signal(returncode: int, ended: bool) -> None:
+    assert runner.ended_by_signal(returncode) is ended
+
+
+@pytest.mark.parametrize("ending", ["os.kill(os.getpid(), 15)", "os._exit(143)"],
+                         ids=["killed", "exit 143"])
+def test_a_child_ended_by_a_signal_takes_its_group_along(tmp_path: Path, ending: str) -> None:
+    """A wrapper killed (or trapping the signal) must not leave what it started running."""
+    pidfile = tmp_path / "grandchild.pid"
+    argv = script(tmp_path, "import os, subprocess, sys\n"
+                            "p = subprocess.Popen([sys.executable, '-c',"
+                            " 'import time; time.sleep(600)'])\n"
+                            + pid_written(pidfile, "p.pid") + ending + "\n")
+    result = runner.run_nginx(argv, {}, timeout=30)
+    assert runner.ended_by_signal(result.returncode)
+    grandchild = int(pidfile.read_text())
+    deadline = time.monotonic() + 5
+    while _alive(grandchild) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not _alive(grandchild), "what the child started outlived it"

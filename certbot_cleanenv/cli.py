@@ -34,7 +34,7 @@ MIGRATE_EPILOG = """\
 exit status:
   0  every selected file uses the target plugin now (or would, with --dry-run)
   1  at least one file was skipped; the reason is printed
-  4  refused: another Certbot holds the lock, or there is no renewal directory
+  4  refused (another Certbot holds the lock, no renewal directory) or output unwritable
  64  usage error
 141  its output was closed (e.g. | head): files not reached yet are unchanged
 """
@@ -155,7 +155,8 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         code = run_check(args) if args.command == "check" else run_migrate(args)
-        sys.stdout.flush()  # a write error here, not in the interpreter's exit (status 120)
+        if sys.stdout is not None:  # None: started with stdout closed (>&-)
+            sys.stdout.flush()  # a write error here, not in the interpreter's exit (120)
         return code
     except BrokenPipeError:  # `... | head`: the reader left; stop quietly as cat would
         _drain_stdout()
@@ -175,6 +176,8 @@ def _drain_stdout() -> None:
     Otherwise the interpreter's own flush at exit fails again and turns our exit status
     into 120 with a "Exception ignored" message.
     """
+    if sys.stdout is None:
+        return
     try:
         sys.stdout.flush()
     except OSError:

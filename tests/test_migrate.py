@@ -330,3 +330,15 @@ def test_output_into_a_full_disk_is_one_line(tmp_path: Path) -> None:
             timeout=60, check=False, env=env)
     assert result.returncode == 4
     assert result.stderr == "certbot-cleanenv: [Errno 28] No space left on device\n"
+
+
+def test_closed_stdout_is_no_traceback(tmp_path: Path) -> None:
+    """Started with stdout closed (``>&-``, some cron set-ups): the work is done, status 0."""
+    (tmp_path / "renewal").mkdir()
+    (tmp_path / "renewal" / "a.example.conf").write_text(STOCK_CONF)
+    shell = (f'"{sys.executable}" -m certbot_cleanenv migrate --all '
+             f'--config-dir "{tmp_path}" >&-; echo "status $?" >&2')
+    result = subprocess.run(["bash", "-c", shell], capture_output=True, text=True, timeout=60,
+                            check=False)
+    assert result.stderr == "status 0\n"
+    assert "authenticator = cleanenv-nginx" in (tmp_path / "renewal" / "a.example.conf").read_text()

@@ -219,7 +219,8 @@ def test_secrets_stay_secret_at_vvv(certbot: Certbot, site_factory: MakeSite, ng
         "deploy, child too, trapped"])
 def test_sigterm_during_a_hung_reload_ends_certbot_and_its_children(
         hung: str, how: str, tree: bool, status: int | None, certbot: Certbot,
-        site_factory: MakeSite, nginx_bin: str, tmp_path: Path) -> None:
+        site_factory: MakeSite, nginx_bin: str, tmp_path: Path,
+        request: pytest.FixtureRequest) -> None:
     """``kill <certbot>`` (cron, a shutdown) while nginx hangs, in the challenge or deploy step.
 
     In the challenge step Certbot's handler raises: our runner kills the child's group,
@@ -240,6 +241,12 @@ def test_sigterm_during_a_hung_reload_ends_certbot_and_its_children(
     before, sizes = faults.tree_digest(site.root), faults.tree_sizes(site.root)
     (tmp_path / "ctl").mkdir()
     ctl = faults.scripted_ctl(tmp_path / "ctl", nginx_bin, {hung: how})
+
+    def kill_leftovers() -> None:  # after a failure: no sleeper outlives the test
+        for pid in faults.processes_mentioning(str(tmp_path / "ctl")):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+    request.addfinalizer(kill_leftovers)
     count = int(hung.partition("#")[2])
     renew = certbot.start("renew", "--force-renewal", "--no-random-sleep-on-renew",
                           "--no-verify-ssl", "--cleanenv-nginx-ctl", str(ctl),

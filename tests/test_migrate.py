@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import shlex
 import subprocess
 import sys
 import textwrap
@@ -35,9 +36,18 @@ STOCK_CONF = textwrap.dedent("""\
     """)
 
 
+#: The console script's ``migrate``, as a user runs it.
+MIGRATE = [sys.executable, "-m", "certbot_cleanenv", "migrate"]
+
+
 def cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "certbot_cleanenv", "migrate", *args],
+    return subprocess.run([*MIGRATE, *args],
                           capture_output=True, text=True, timeout=60, check=False, env=env)
+
+
+def buffered_env() -> dict[str, str]:
+    """This environment without ``PYTHONUNBUFFERED``: stdout block-buffered, as from cron."""
+    return {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}
 
 
 # --- the text transformation (pure) ---------------------------------------------------
@@ -277,8 +287,7 @@ def test_unwritable_file_is_skipped_and_the_rest_go_on(tmp_path: Path) -> None:
     (renewal / "b.example.conf").symlink_to(shared / "b.example.conf")
     argv = faults.in_private_mounts(
         f'mount --bind "{shared}" "{shared}"\nmount -o remount,ro,bind "{shared}" "{shared}"')(
-        [sys.executable, "-m", "certbot_cleanenv", "migrate", "--all",
-         "--config-dir", str(tmp_path)])
+        [*MIGRATE, "--all", "--config-dir", str(tmp_path)])
     result = subprocess.run(argv, capture_output=True, text=True, timeout=60, check=False)
     assert result.returncode == 1, result.stderr
     assert result.stderr == ""
@@ -303,14 +312,12 @@ def test_output_into_a_closed_pipe_stops_quietly(tmp_path: Path) -> None:
     names = [f"{n}.example.conf" for n in range(3)]
     for name in names:
         (tmp_path / "renewal" / name).write_text(STOCK_CONF)
-    env = {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}
     read, write = os.pipe()
     os.close(read)
     try:
         result = subprocess.run(
-            [sys.executable, "-m", "certbot_cleanenv", "migrate", "--all",
-             "--config-dir", str(tmp_path)], stdout=write, stderr=subprocess.PIPE, text=True,
-            timeout=60, check=False, env=env)
+            [*MIGRATE, "--all", "--config-dir", str(tmp_path)], stdout=write,
+            stderr=subprocess.PIPE, text=True, timeout=60, check=False, env=buffered_env())
     finally:
         os.close(write)
     assert (result.returncode, result.stderr) == (141, "")  # 128 + SIGPIPE, as cat's
@@ -322,12 +329,10 @@ def test_output_into_a_closed_pipe_stops_quietly(tmp_path: Path) -> None:
 def test_output_into_a_full_disk_is_one_line(tmp_path: Path) -> None:
     (tmp_path / "renewal").mkdir()
     (tmp_path / "renewal" / "a.example.conf").write_text(STOCK_CONF)
-    env = {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}
     with open("/dev/full", "w") as full:
         result = subprocess.run(
-            [sys.executable, "-m", "certbot_cleanenv", "migrate", "--all", "--dry-run",
-             "--config-dir", str(tmp_path)], stdout=full, stderr=subprocess.PIPE, text=True,
-            timeout=60, check=False, env=env)
+            [*MIGRATE, "--all", "--dry-run", "--config-dir", str(tmp_path)], stdout=full,
+            stderr=subprocess.PIPE, text=True, timeout=60, check=False, env=buffered_env())
     assert result.returncode == 4
     assert result.stderr == "certbot-cleanenv: [Errno 28] No space left on device\n"
 
@@ -336,8 +341,8 @@ def test_closed_stdout_is_no_traceback(tmp_path: Path) -> None:
     """Started with stdout closed (``>&-``, some cron set-ups): the work is done, status 0."""
     (tmp_path / "renewal").mkdir()
     (tmp_path / "renewal" / "a.example.conf").write_text(STOCK_CONF)
-    shell = (f'"{sys.executable}" -m certbot_cleanenv migrate --all '
-             f'--config-dir "{tmp_path}" >&-; echo "status $?" >&2')
+    shell = (shlex.join([*MIGRATE, "--all", "--config-dir", str(tmp_path)])
+             + ' >&-; echo "status $?" >&2')
     result = subprocess.run(["bash", "-c", shell], capture_output=True, text=True, timeout=60,
                             check=False)
     assert result.stderr == "status 0\n"

@@ -3,9 +3,12 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import stat
+import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -66,10 +69,8 @@ def test_timeout_kills_the_whole_process_group(tmp_path: Path) -> None:
     assert "2.5 s" in message
     assert str(tmp_path / "child.py") in message
     grandchild = int(pidfile.read_text())
-    deadline = time.monotonic() + 5
-    while _alive(grandchild) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert not _alive(grandchild), "a process the child spawned survived the timeout"
+    assert _within(5, lambda: not _alive(grandchild)), \
+        "a process the child spawned survived the timeout"
     assert isinstance(caught.value, errors.MisconfigurationError)
 
 
@@ -79,6 +80,14 @@ def _alive(pid: int) -> bool:
     except OSError:
         return False
     return state not in ("Z", "X")
+
+
+def _within(seconds: float, done: Callable[[], bool]) -> bool:
+    """Poll ``done`` until it holds or ``seconds`` pass; what it says last."""
+    deadline = time.monotonic() + seconds
+    while not done() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return done()
 
 
 def test_daemonized_grandchild_does_not_block_or_die(tmp_path: Path) -> None:
@@ -96,9 +105,7 @@ def test_daemonized_grandchild_does_not_block_or_die(tmp_path: Path) -> None:
     result = runner.run_nginx(argv, {}, timeout=20)
     assert time.monotonic() - started < 10
     assert result.output.startswith("parent done")
-    deadline = time.monotonic() + 5
-    while not pidfile.exists() and time.monotonic() < deadline:
-        time.sleep(0.05)
+    assert _within(5, pidfile.exists)
     daemon = int(pidfile.read_text())
     assert _alive(daemon)
     os.kill(daemon, 9)
@@ -164,8 +171,6 @@ def test_resolve_absolute_executable(tmp_path: Path) -> None:
 
 def test_interrupt_kills_the_group(tmp_path: Path) -> None:
     """Ctrl-C in Certbot: the child sits in its own session, so we must kill it ourselves."""
-    import signal
-
     pidfile = tmp_path / "child.pid"
     argv = script(tmp_path, "import time\n" + pid_written(pidfile, "os.getpid()")
                   + "time.sleep(600)\n")
@@ -207,18 +212,13 @@ def test_sigterm_to_certbot_and_the_child(tmp_path: Path, handler: str, status: 
     raises ends the wait, and the group goes with it. A handler that defers the signal
     lets Certbot finish its work: the child runs on, bounded by the time limit, as stock.
     """
-    import signal
-    import subprocess
-
     pidfile = tmp_path / "child.pid"
     child = tmp_path / "child.py"
     child.write_text("import time\n" + pid_written(pidfile, "os.getpid()") + "time.sleep(600)\n")
     limit = 5 if handler == "defers" else 60
     with subprocess.Popen([PY, "-c", PARENT, str(child), handler, str(limit)]) as parent:
         try:
-            deadline = time.monotonic() + 30
-            while not pidfile.exists() and time.monotonic() < deadline:
-                time.sleep(0.05)
+            assert _within(30, pidfile.exists)
             pid = int(pidfile.read_text())
             parent.send_signal(signal.SIGTERM)
             if handler == "defers":
@@ -231,8 +231,6 @@ def test_sigterm_to_certbot_and_the_child(tmp_path: Path, handler: str, status: 
 
 
 def test_signal_handlers_are_restored(tmp_path: Path) -> None:
-    import signal
-
     before = signal.getsignal(signal.SIGTERM), signal.getsignal(signal.SIGHUP)
     runner.run_nginx(script(tmp_path, "pass\n"), {}, timeout=30)
     assert (signal.getsignal(signal.SIGTERM), signal.getsignal(signal.SIGHUP)) == before
@@ -283,7 +281,4 @@ def test_a_child_ended_by_a_signal_takes_its_group_along(tmp_path: Path, ending:
     result = runner.run_nginx(argv, {}, timeout=30)
     assert runner.ended_by_signal(result.returncode)
     grandchild = int(pidfile.read_text())
-    deadline = time.monotonic() + 5
-    while _alive(grandchild) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert not _alive(grandchild), "what the child started outlived it"
+    assert _within(5, lambda: not _alive(grandchild)), "what the child started outlived it"
